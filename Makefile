@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine: `make reproduce` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROFILE ?= quick
+OUT    ?= results
+
+.PHONY: reproduce test lab notebooks clean-results
+
+# (Re)install when the dependency lists change; creates .venv if missing.
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: Python >= 3.11 is needed ($(PYTHON) is older); run: make PYTHON=python3.11 ..." >&2; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+reproduce: $(STAMP)   ## the study on the bundled clip -> results/
+	$(PY) -m blurutils reproduce --profile $(PROFILE) --out $(OUT)
+
+test: $(STAMP)        ## the whole test suite
+	$(PY) -m pytest
+
+lab: $(STAMP)         ## JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-results:
+	rm -rf $(OUT)

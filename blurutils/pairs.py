@@ -1,0 +1,103 @@
+"""Pairs: which frames a model sees and which frame it must predict.
+
+An *example* is a target frame index plus the indices of its input frames, so
+examples are tiny integer arrays and frames are gathered on the fly — the uint8 frame
+array is held once, never duplicated as float copies per model.
+
+Following the paper, targets are the frames t that have both neighbours (1 .. N-2),
+and the same 70/30 split of targets serves every model:
+
+* Forward:        t-1       -> t
+* Backward:       t+1       -> t
+* Bi-Directional: (t-1, t+1) -> t
+* Convolutional:  t-1       -> t  (forward, like the paper's)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+#: Input offsets relative to the target frame, per direction.
+DIRECTION_OFFSETS: dict[str, tuple[int, ...]] = {
+    "forward": (-1,),
+    "backward": (1,),
+    "bidirectional": (-1, 1),
+}
+SPLIT_METHODS = ("random", "blocked")
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Index arrays: ``inputs[i]`` (k frame indices) are fed to predict ``targets[i]``."""
+
+    inputs: np.ndarray   # (n, k) int64
+    targets: np.ndarray  # (n,) int64
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def subset(self, rows: np.ndarray) -> "Examples":
+        """The examples at positions ``rows``."""
+        return Examples(self.inputs[rows], self.targets[rows])
+
+
+@dataclass(frozen=True)
+class Split:
+    """Target frame indices of the training and test sets (disjoint, sorted)."""
+
+    train: np.ndarray
+    test: np.ndarray
+
+
+def target_frames(n_frames: int) -> np.ndarray:
+    """Frames that have both neighbours: 1 .. N-2."""
+    if n_frames < 3:
+        raise ConfigError(f"n_frames={n_frames}: need at least 3 frames to form a triplet")
+    return np.arange(1, n_frames - 1, dtype=np.int64)
+
+
+def examples_for(direction: str, targets: np.ndarray) -> Examples:
+    """Examples that predict each of ``targets`` from its neighbours in ``direction``."""
+    try:
+        offsets = DIRECTION_OFFSETS[direction]
+    except KeyError:
+        raise ConfigError(f"unknown direction {direction!r} "
+                          f"(expected one of {', '.join(DIRECTION_OFFSETS)})") from None
+    targets = np.asarray(targets, dtype=np.int64)
+    inputs = targets[:, None] + np.asarray(offsets, dtype=np.int64)[None, :]
+    return Examples(inputs, targets)
+
+
+def split_targets(n_frames: int, *, test_fraction: float = 0.3, seed: int = 0,
+                  method: str = "random") -> Split:
+    """Split the target frames 70/30 (by default) into training and test sets.
+
+    ``random`` (the paper's "pseudo-randomly assign"): a seeded shuffle, test size
+    rounded up as scikit-learn's ``train_test_split`` does.  ``blocked``: the first
+    70% of targets train, the last 30% test, with the two targets at the boundary left
+    out so no test frame is a training input or target.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction={test_fraction}: must be between 0 and 1")
+    targets = target_frames(n_frames)
+    n = len(targets)
+    n_test = math.ceil(test_fraction * n)
+    if method == "random":
+        order = np.random.default_rng(seed).permutation(n)
+        test, train = targets[order[:n_test]], targets[order[n_test:]]
+    elif method == "blocked":
+        n_train = n - n_test
+        train, test = targets[:n_train], targets[n_train + 2:]
+    else:
+        raise ConfigError(f"unknown split method {method!r} (expected one of "
+                          f"{', '.join(SPLIT_METHODS)})")
+    if len(train) == 0 or len(test) == 0:
+        raise ConfigError(
+            f"{n_frames} frames give {len(train)} training and {len(test)} test targets "
+            f"with test_fraction={test_fraction} and the {method} split; use more frames")
+    return Split(np.sort(train), np.sort(test))
