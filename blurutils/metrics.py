@@ -21,6 +21,7 @@ explicit option of the study's paper-compatibility mode, never by default.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import cv2
@@ -140,7 +141,12 @@ def local_blur_factor(images: Any, tile: int | tuple[int, int] = (25, 25)) -> np
     the bottom/right edge are left out.  Returns (rows, cols) for one image or
     (N, rows, cols) for a batch; flat tiles get ``inf``.
     """
-    th, tw = (tile, tile) if isinstance(tile, int) else tuple(tile)
+    try:
+        th, tw = ((operator.index(tile),) * 2 if np.ndim(tile) == 0
+                  else tuple(operator.index(t) for t in tile))
+    except (TypeError, ValueError):
+        raise MetricInputError(f"tile {tile!r}: expected an int or a (rows, cols) pair "
+                               "of ints") from None
     batch, single = _as_batch(images)
     h, w = batch.shape[1:]
     if th < 2 or tw < 2 or th > h or tw > w:

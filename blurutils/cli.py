@@ -1,0 +1,203 @@
+"""Command line: ``python -m blurutils {fetch,frames,blur,reproduce} ...``.
+
+Any user error prints one line on stderr and exits with status 2 (no traceback; set
+``BLURUTILS_DEBUG=1`` to see it).  Ctrl-C stops with a line saying how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import BlurUtilsError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line too."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="blurutils", description=(
+        "Reproduce, audit and extend 'Quantitative Analysis of Blurring Effects in "
+        "Autoencoder Architectures for Video Interpolation'."))
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add_source_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("source", nargs="?", default="sample",
+                       help="sample (default; bundled Big Buck Bunny clip), synthetic, "
+                            "a video file, or an http(s) URL")
+        p.add_argument("--n-frames", type=_positive_int, default=None,
+                       help="length of the synthetic clip (default 12000)")
+        p.add_argument("--seed", type=int, default=None, help="seed of the synthetic clip")
+
+    p = sub.add_parser("fetch", help="resolve a source to a local video file and print its path")
+    add_source_options(p)
+
+    p = sub.add_parser("frames", help="decode and preprocess a video to uint8 (N, 100, 200) "
+                                      "frames, cached under data/frames")
+    add_source_options(p)
+    p.add_argument("--max-frames", type=_positive_int, default=None)
+    p.add_argument("--step", type=_positive_int, default=1, help="keep every n-th frame")
+    p.add_argument("--start", type=float, default=None, help="start time in seconds")
+    p.add_argument("--end", type=float, default=None, help="end time in seconds")
+    p.add_argument("--no-cache", action="store_true", help="decode again, ignoring the cache")
+
+    p = sub.add_parser("blur", help="Blur Factor of an image, a video's frames or a saved "
+                                    "frames array (.npy), with a summary")
+    p.add_argument("path", help="image file, video file or .npy array")
+    p.add_argument("--tile", type=_positive_int, default=None,
+                   help="also report per-tile (local) Blur Factor with this tile size")
+
+    p = sub.add_parser("reproduce", help="run the study (12 runs) and write tables, "
+                                         "figures and REPORT.md")
+    p.add_argument("--profile", default=None, help="smoke | quick (default) | paper")
+    p.add_argument("--config", default=None, help="YAML file with settings (see config.yaml "
+                                                  "in any results folder)")
+    p.add_argument("--source", default=None, help="sample | synthetic | a video path | a URL")
+    p.add_argument("--out", default=None, help="results folder (default results/)")
+    p.add_argument("--models", default=None,
+                   help="comma-separated subset of Backward,Forward,Bi-Directional,Convolutional")
+    p.add_argument("--losses", default=None, help="comma-separated subset of MSE,MSLE,CP")
+    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--max-frames", type=_positive_int, default=None)
+    p.add_argument("--synthetic-frames", type=_positive_int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--split", default=None, help="random (paper) | blocked")
+    p.add_argument("--conv-filters", type=_positive_int, default=None)
+    return parser
+
+
+def _source_options(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in (("n_frames", args.n_frames), ("seed", args.seed)) if v is not None}
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    from .sources import resolve_source
+
+    print(resolve_source(args.source, **_source_options(args)))
+
+
+def cmd_frames(args: argparse.Namespace) -> None:
+    from .frames import cache_path, load_frames
+    from .sources import resolve_source
+
+    options = dict(max_frames=args.max_frames, step=args.step, start=args.start, end=args.end)
+    frames = load_frames(args.source, cache=not args.no_cache, **options,
+                         **_source_options(args))
+    print(f"{len(frames)} frames, shape {frames.shape}, dtype {frames.dtype}")
+    if not args.no_cache:
+        video = resolve_source(args.source, **_source_options(args))
+        print(f"cache: {cache_path(video, **options)}")
+
+
+def read_any(path: Path):
+    """Frames from an image, a saved .npy array or a video (preprocessed)."""
+    import cv2
+    import numpy as np
+
+    from .errors import FrameError
+    from .frames import extract_frames
+
+    if not path.exists():
+        raise FrameError(f"{path}: no such file")
+    if path.is_dir():
+        raise FrameError(f"{path}: is a directory")
+    if path.suffix.lower() == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise FrameError(f"{path}: not a readable .npy array ({exc})") from None
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.stat().st_size else None
+    if image is not None:
+        return image
+    return extract_frames(path)
+
+
+def cmd_blur(args: argparse.Namespace) -> None:
+    from .metrics import blur_factor, local_blur_factor, summarize
+
+    data = read_any(Path(args.path))
+    values = blur_factor(data)
+    stats = summarize(values)
+    kind = "image" if data.ndim == 2 else f"{len(data)} frames"
+    print(f"{args.path}: {kind} of {data.shape[-2]}x{data.shape[-1]} (rows x columns)")
+    print("Blur Factor: " + "  ".join(
+        f"{k} {stats[k]:.4g}" for k in ("mean", "std", "median", "iqr", "min", "max")))
+    print(f"finite {stats['n_finite']} of {stats['n']}; infinite (flat images) {stats['n_inf']}")
+    if args.tile:
+        local = local_blur_factor(data, tile=args.tile)
+        print(f"local Blur Factor, {args.tile}x{args.tile} tiles: maps of shape "
+              f"{local.shape[-2:]}; median over tiles {summarize(local)['median']:.4g}")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from .config import load_config, make_config
+    from .study import run_study
+
+    overrides = dict(source=args.source, out=args.out, models=args.models, losses=args.losses,
+                     epochs=args.epochs, max_frames=args.max_frames,
+                     synthetic_frames=args.synthetic_frames, seed=args.seed, split=args.split,
+                     conv_filters=args.conv_filters)
+    if args.config:
+        config = load_config(args.config, profile=args.profile, **overrides)
+    else:
+        config = make_config(args.profile or "quick", **overrides)
+    from .training import quiet_tensorflow
+
+    quiet_tensorflow()
+    print(f"blurutils reproduce: profile {config.profile}, source {config.source}, "
+          f"{len(config.models)} models x {len(config.losses)} losses -> {config.out}/",
+          flush=True)
+    result = run_study(config, report=lambda line: print(line, flush=True))
+    columns = ["paper_row", "mean", "std", "median", "iqr", "n_inf"]
+    print("\nTable 1: Blur Factor of the test predictions")
+    print(result.table1[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("\nTable 2: Relative Blur Factor")
+    print(result.table2[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("\nThe paper's observations on these numbers:")
+    for row in result.verdicts.itertuples():
+        print(f"  {row.observation:<6} {row.verdict:<14} {row.claim}")
+    print(f"\nDone in {result.seconds:.0f} s. Report: {result.files['report']}")
+    print(f"Tables, figures and per-run files are in {result.out}/")
+
+
+COMMANDS = {"fetch": cmd_fetch, "frames": cmd_frames, "blur": cmd_blur,
+            "reproduce": cmd_reproduce}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = os.environ.get("BLURUTILS_DEBUG", "") not in ("", "0")
+    try:
+        COMMANDS[args.command](args)
+    except BlurUtilsError as exc:
+        if debug:
+            raise
+        print(f"blurutils {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\nblurutils {args.command}: interrupted; finished work is saved — run the same "
+              "command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0

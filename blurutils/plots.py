@@ -1,0 +1,145 @@
+"""Figures with seaborn: the paper's Figures 2-4, beside its published numbers.
+
+Each function returns a Matplotlib figure (so notebooks can show it) and
+:func:`study_figures` saves them for a study's report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .paths import atomic_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from .study import StudyResult
+
+OURS, PAPER = "This reproduction", "Paper (published)"
+MODEL_ORDER = ["Backward", "Forward", "Bi-Directional", "Convolutional"]
+LOSS_ORDER = ["MSE", "MSLE", "CP"]
+
+
+def _seaborn():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg",) and not _in_notebook():
+        matplotlib.use("Agg")
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+    return sns
+
+
+def _in_notebook() -> bool:
+    import sys
+
+    return "ipykernel" in sys.modules
+
+
+def loss_curves_frame(histories: dict[tuple[str, str], pd.DataFrame],
+                      with_paper: bool = True) -> pd.DataFrame:
+    """Long table of loss per epoch: source, model, loss, split (train/test), epoch, value."""
+    rows = []
+    for (model, loss), h in histories.items():
+        for split, column in (("train", "loss"), ("test", "val_loss")):
+            rows.append(pd.DataFrame(dict(source=OURS, model=model, loss=loss, split=split,
+                                          epoch=h["epoch"], value=h[column])))
+    if with_paper:
+        from .study import paper_loss_curves
+
+        paper = paper_loss_curves()
+        paper = paper[paper["loss"].isin({l for _, l in histories})]
+        rows.append(paper.assign(source=PAPER,
+                                 split=paper["split"].replace({"validation": "test"})))
+    return pd.concat(rows, ignore_index=True)
+
+
+def figure2_training_loss(histories: dict[tuple[str, str], pd.DataFrame]) -> "Figure":
+    """Loss per epoch, one panel per loss, one line per model (conv included), ours above
+    the paper's published dense-model curves."""
+    sns = _seaborn()
+    data = loss_curves_frame(histories)
+    grid = sns.relplot(data=data, kind="line", x="epoch", y="value", row="source",
+                       col="loss", hue="model", style="split", markers=True, dashes=True,
+                       hue_order=[m for m in MODEL_ORDER if m in set(data["model"])],
+                       col_order=[l for l in LOSS_ORDER if l in set(data["loss"])],
+                       row_order=[s for s in (OURS, PAPER) if s in set(data["source"])],
+                       height=2.8, aspect=1.3, facet_kws=dict(sharey=False))
+    grid.set_titles("{row_name} — {col_name}")
+    grid.set_axis_labels("epoch", "loss")
+    grid.figure.suptitle("Figure 2: training and test loss per epoch", y=1.02)
+    return grid.figure
+
+
+def _means_frame(table: pd.DataFrame, paper_column: str) -> pd.DataFrame:
+    from .study import paper_tables
+
+    ours = table[["model", "loss", "mean"]].assign(source=OURS)
+    paper = paper_tables().rename(columns={paper_column: "mean"})[["model", "loss", "mean"]]
+    paper = paper.assign(source=PAPER)
+    keep = set(zip(ours["model"], ours["loss"]))
+    paper = paper[[k in keep for k in zip(paper["model"], paper["loss"])]]
+    return pd.concat([ours, paper], ignore_index=True)
+
+
+def _bar_grid(data: pd.DataFrame, ylabel: str, title: str, symlog: bool) -> "Figure":
+    sns = _seaborn()
+    grid = sns.catplot(data=data, kind="bar", x="model", y="mean", hue="loss", col="source",
+                       order=[m for m in MODEL_ORDER if m in set(data["model"])],
+                       hue_order=[l for l in LOSS_ORDER if l in set(data["loss"])],
+                       col_order=[OURS, PAPER], errorbar=None, height=3.4, aspect=1.25,
+                       sharey=True)
+    lowest = float(data["mean"].min())
+    for ax in grid.axes.flat:
+        if symlog:
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.axhline(0.0, color="black", linewidth=0.8)
+            ax.set_ylim(bottom=min(-1.0, 2.0 * lowest))
+        else:
+            ax.set_yscale("log")
+        ax.tick_params(axis="x", labelrotation=15)
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("", ylabel)
+    grid.figure.suptitle(title, y=1.03)
+    return grid.figure
+
+
+def figure3_blur_factor(table1: pd.DataFrame) -> "Figure":
+    """Mean Blur Factor per model and loss, log scale as the paper, beside the paper's."""
+    return _bar_grid(_means_frame(table1, "bf_mean"), "mean Blur Factor (log)",
+                     "Figure 3: mean Blur Factor of the test predictions", symlog=False)
+
+
+def figure4_relative_blur_factor(table2: pd.DataFrame) -> "Figure":
+    """Mean RBF per model and loss on a symmetric log scale, so negative values show
+    (the paper's log scale hid them)."""
+    return _bar_grid(_means_frame(table2, "rbf_mean"), "mean RBF (symlog; < 0 = sharper)",
+                     "Figure 4: mean Relative Blur Factor of the test predictions",
+                     symlog=True)
+
+
+def save_figure(fig: "Figure", path: Path) -> Path:
+    """Save a figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight",
+                    metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def study_figures(result: "StudyResult", out: Path) -> dict[str, Path]:
+    """Figures 2-4 of a study, saved under ``out``."""
+    return {
+        "figure2": save_figure(figure2_training_loss(result.histories),
+                               out / "figure2_training_loss.png"),
+        "figure3": save_figure(figure3_blur_factor(result.table1),
+                               out / "figure3_blur_factor.png"),
+        "figure4": save_figure(figure4_relative_blur_factor(result.table2),
+                               out / "figure4_relative_blur_factor.png"),
+    }

@@ -1,0 +1,165 @@
+"""Tests for blurutils.pairs: targets, examples per direction, and the 70/30 split."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from blurutils.errors import ConfigError
+from blurutils.pairs import Examples, examples_for, split_targets, target_frames
+
+DIRECTIONS = ("forward", "backward", "bidirectional")
+
+
+def frames_used(direction: str, targets: np.ndarray) -> set[int]:
+    """Every frame index a set of examples touches (inputs and targets)."""
+    ex = examples_for(direction, targets)
+    return set(ex.inputs.ravel().tolist()) | set(ex.targets.tolist())
+
+
+# --------------------------------------------------------------------------- targets, examples
+
+def test_target_frames_have_both_neighbours() -> None:
+    np.testing.assert_array_equal(target_frames(3), [1])
+    np.testing.assert_array_equal(target_frames(10), np.arange(1, 9))
+    assert target_frames(132).dtype == np.int64 and len(target_frames(132)) == 130
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, -4])
+def test_target_frames_too_few(n: int) -> None:
+    with pytest.raises(ConfigError, match=f"n_frames={n}"):
+        target_frames(n)
+
+
+def test_examples_forward() -> None:
+    ex = examples_for("forward", np.array([1, 5, 8]))
+    assert isinstance(ex, Examples) and len(ex) == 3
+    assert ex.inputs.shape == (3, 1) and ex.inputs.dtype == np.int64
+    np.testing.assert_array_equal(ex.inputs[:, 0], [0, 4, 7])
+    np.testing.assert_array_equal(ex.targets, [1, 5, 8])
+
+
+def test_examples_backward() -> None:
+    ex = examples_for("backward", [1, 5, 8])
+    assert ex.inputs.shape == (3, 1)
+    np.testing.assert_array_equal(ex.inputs[:, 0], [2, 6, 9])
+    np.testing.assert_array_equal(ex.targets, [1, 5, 8])
+
+
+def test_examples_bidirectional() -> None:
+    ex = examples_for("bidirectional", np.array([1, 5, 8]))
+    assert ex.inputs.shape == (3, 2)
+    np.testing.assert_array_equal(ex.inputs, [[0, 2], [4, 6], [7, 9]])  # (t-1, t+1)
+    np.testing.assert_array_equal(ex.targets, [1, 5, 8])
+
+
+def test_examples_stay_inside_the_video() -> None:
+    n = 20
+    for direction in DIRECTIONS:
+        ex = examples_for(direction, target_frames(n))
+        assert ex.inputs.min() >= 0 and ex.inputs.max() <= n - 1
+        assert (ex.inputs != ex.targets[:, None]).all()  # never its own target
+        assert (np.abs(ex.inputs - ex.targets[:, None]) == 1).all()  # direct neighbours
+
+
+def test_examples_subset() -> None:
+    ex = examples_for("bidirectional", target_frames(10))
+    sub = ex.subset(np.array([0, 3]))
+    np.testing.assert_array_equal(sub.targets, [1, 4])
+    np.testing.assert_array_equal(sub.inputs, [[0, 2], [3, 5]])
+
+
+@pytest.mark.parametrize("direction", ["sideways", "Forward", "", "convolutional"])
+def test_unknown_direction(direction: str) -> None:
+    with pytest.raises(ConfigError, match="unknown direction"):
+        examples_for(direction, np.array([1, 2]))
+
+
+# --------------------------------------------------------------------------- random split
+
+@pytest.mark.parametrize("n_frames", [5, 12, 100, 132, 1002])
+def test_random_split_sizes_and_partition(n_frames: int) -> None:
+    split = split_targets(n_frames, seed=3)
+    targets = target_frames(n_frames)
+    n = len(targets)
+    assert len(split.test) == math.ceil(0.3 * n)
+    assert len(split.train) == n - math.ceil(0.3 * n)
+    assert not set(split.train.tolist()) & set(split.test.tolist())
+    np.testing.assert_array_equal(np.sort(np.concatenate([split.train, split.test])), targets)
+    assert (np.diff(split.train) > 0).all() and (np.diff(split.test) > 0).all()
+
+
+def test_random_split_other_fraction() -> None:
+    split = split_targets(102, test_fraction=0.25, seed=0)
+    assert len(split.test) == 25 and len(split.train) == 75
+
+
+def test_random_split_seeded() -> None:
+    a = split_targets(200, seed=42)
+    b = split_targets(200, seed=42)
+    c = split_targets(200, seed=43)
+    np.testing.assert_array_equal(a.train, b.train)
+    np.testing.assert_array_equal(a.test, b.test)
+    assert not np.array_equal(a.test, c.test)
+    # It is shuffled, not just the last 30%.
+    assert not np.array_equal(a.test, target_frames(200)[-len(a.test):])
+
+
+# --------------------------------------------------------------------------- blocked split
+
+@pytest.mark.parametrize("n_frames", [12, 100, 132, 1000])
+def test_blocked_split_has_no_leakage(n_frames: int) -> None:
+    split = split_targets(n_frames, method="blocked")
+    train, test = split.train, split.test
+    targets = target_frames(n_frames)
+    # Contiguous blocks: train at the start, test at the end, train before test.
+    np.testing.assert_array_equal(train, np.arange(train[0], train[-1] + 1))
+    np.testing.assert_array_equal(test, np.arange(test[0], test[-1] + 1))
+    assert train[0] == targets[0] and test[-1] == targets[-1]
+    assert train[-1] < test[0]
+    # 70% train; the last 30% test, less the two boundary targets left out as a gap.
+    n_test = math.ceil(0.3 * len(targets))
+    assert len(train) == len(targets) - n_test
+    assert len(test) == n_test - 2 and test[0] == train[-1] + 3
+    for direction in DIRECTIONS:
+        train_frames = frames_used(direction, train)
+        test_frames = frames_used(direction, test)
+        # No test target is a training input or target, in any direction ...
+        assert not set(test.tolist()) & train_frames
+        # ... and no training target is a test input: the two sets share no frame.
+        assert not set(train.tolist()) & test_frames
+        assert not train_frames & test_frames
+
+
+def test_blocked_split_is_deterministic_and_ignores_seed() -> None:
+    a = split_targets(100, method="blocked", seed=0)
+    b = split_targets(100, method="blocked", seed=9)
+    np.testing.assert_array_equal(a.train, b.train)
+    np.testing.assert_array_equal(a.test, b.test)
+
+
+# --------------------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("n_frames, method", [(2, "random"), (3, "random"), (3, "blocked"),
+                                              (4, "blocked"), (5, "blocked")])
+def test_too_few_frames(n_frames: int, method: str) -> None:
+    with pytest.raises(ConfigError):
+        split_targets(n_frames, method=method)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5, float("nan")])
+def test_bad_test_fraction(fraction: float) -> None:
+    with pytest.raises(ConfigError, match="test_fraction"):
+        split_targets(100, test_fraction=fraction)
+
+
+def test_unknown_method() -> None:
+    with pytest.raises(ConfigError, match="unknown split method"):
+        split_targets(100, method="stratified")
+
+
+def test_config_error_is_value_error() -> None:
+    with pytest.raises(ValueError):
+        split_targets(100, method="nope")
