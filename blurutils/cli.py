@@ -133,10 +133,14 @@ def read_any(path: Path):
 
 
 def cmd_blur(args: argparse.Namespace) -> None:
+    from .errors import MetricInputError
     from .metrics import blur_factor, local_blur_factor, summarize
 
     data = read_any(Path(args.path))
-    values = blur_factor(data)
+    try:
+        values = blur_factor(data)
+    except MetricInputError as exc:  # name the file, not the metric's argument
+        raise MetricInputError(f"{args.path}: {exc}") from None
     stats = summarize(values)
     kind = "image" if data.ndim == 2 else f"{len(data)} frames"
     print(f"{args.path}: {kind} of {data.shape[-2]}x{data.shape[-1]} (rows x columns)")
@@ -187,6 +191,10 @@ COMMANDS = {"fetch": cmd_fetch, "frames": cmd_frames, "blur": cmd_blur,
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = os.environ.get("BLURUTILS_DEBUG", "") not in ("", "0")
+    if not debug:
+        # FFmpeg (inside OpenCV) logs its own lines, e.g. "moov atom not found", on
+        # stderr for files that are not video; the error we raise already says so.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         COMMANDS[args.command](args)
     except BlurUtilsError as exc:

@@ -12,6 +12,7 @@ Profiles (every field can still be overridden):
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,9 @@ class StudyConfig:
     out: str = "results"
 
     def __post_init__(self) -> None:
+        from .training import quiet_tensorflow
+
+        quiet_tensorflow()  # .models imports Keras: keep TensorFlow's start-up lines off stderr
         from .models import model_spec
         from .pairs import SPLIT_METHODS
 
@@ -65,6 +69,8 @@ class StudyConfig:
             raise ConfigError(f"split={self.split!r}: expected one of {', '.join(SPLIT_METHODS)}")
         if self.checkpoint_interval_s < 0:
             raise ConfigError(f"checkpoint_interval_s={self.checkpoint_interval_s}: must be >= 0")
+        if self.seed < 0:
+            raise ConfigError(f"seed={self.seed}: must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -81,7 +87,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 def _as_list(value: Any, name: str) -> list[str]:
     if isinstance(value, str):
         value = [v for v in value.replace(",", " ").split() if v]
-    if not isinstance(value, (list, tuple)) or not value:
+    if not isinstance(value, (list, tuple)) or not value \
+            or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{name}={value!r}: expected a non-empty list of names")
     return list(value)
 
@@ -97,7 +104,7 @@ def _loss_name(name: str) -> str:
 
 def make_config(profile: str = "quick", **overrides: Any) -> StudyConfig:
     """A profile's configuration with ``overrides`` (``None`` values are ignored)."""
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
     values = dict(PROFILES[profile], profile=profile)
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -108,7 +115,7 @@ def from_dict(values: dict[str, Any], origin: str = "config") -> StudyConfig:
     """Build a config from plain values, checking every key and type."""
     hints = typing.get_type_hints(StudyConfig)
     known = {f.name for f in dataclasses.fields(StudyConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(map(str, set(values) - known))
     if unknown:
         raise ConfigError(f"{origin}: unknown key(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(known))})")
@@ -117,7 +124,9 @@ def from_dict(values: dict[str, Any], origin: str = "config") -> StudyConfig:
 
 
 def _check_type(key: str, value: Any, hint: Any, origin: str) -> Any:
-    allowed = typing.get_args(hint) or (hint,)
+    # Only a union (``int | None``) lists alternatives; ``list[str]`` is one type.
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    allowed = typing.get_args(hint) if union else (hint,)
     if value is None and type(None) in allowed:
         return None
     for kind in allowed:
@@ -142,17 +151,20 @@ def load_config(path: Path | str, **overrides: Any) -> StudyConfig:
 
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if values is None:  # an empty file
+        values = {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
-    profile = values.pop("profile", None) or overrides.pop("profile", None) or "quick"
-    base = dict(PROFILES.get(profile, {}), profile=profile)
-    if profile not in PROFILES:
+    file_profile = values.pop("profile", None)
+    profile = overrides.pop("profile", None) or file_profile or "quick"
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ConfigError(f"{path}: unknown profile {profile!r}")
+    base = dict(PROFILES[profile], profile=profile)
     base.update(values)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return from_dict(base, origin=str(path))

@@ -30,6 +30,21 @@ def data_dir() -> Path:
     return root.resolve()
 
 
+def results_dir() -> Path:
+    """Default folder for study outputs: ``$BLURUTILS_RESULTS_DIR``, else the checkout's
+    ``results/`` (or ``./results`` when blurutils is installed elsewhere).
+
+    Notebooks run from ``notebooks/``; this keeps their outputs beside ``make
+    reproduce``'s instead of in a stray ``notebooks/results``.
+    """
+    env = os.environ.get("BLURUTILS_RESULTS_DIR")
+    if env:
+        return Path(env).expanduser()
+    if (REPO_DIR / "pyproject.toml").is_file() and (REPO_DIR / "blurutils").is_dir():
+        return REPO_DIR / "results"
+    return Path.cwd() / "results"
+
+
 def raw_dir() -> Path:
     """Folder for downloaded and generated videos (``data/raw``)."""
     path = data_dir() / "raw"

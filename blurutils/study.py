@@ -236,6 +236,9 @@ def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> 
             model = train_run(run, frames, train, test, files.dir, report=report)
             df = frame_metrics(predict(model, frames, test), frames[test.targets], test.targets)
             write_csv(df, files.metrics)
+            # Tables come from the stored (rounded) values, as on every later rerun:
+            # otherwise a rerun's tables differ from the first run's in the last digit.
+            df = pd.read_csv(files.metrics)
             del model
         else:
             report(f"{run.name:<22} already done; reusing its results")

@@ -102,6 +102,14 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        quiet_tensorflow()
+        from .losses import LOSS_NAMES
+        from .models import MODELS
+
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r} (expected one of {', '.join(MODELS)})")
+        if self.loss not in LOSS_NAMES:
+            raise ConfigError(f"unknown loss {self.loss!r} (expected one of {', '.join(LOSS_NAMES)})")
         if self.epochs < 1:
             raise ConfigError(f"epochs={self.epochs}: must be a positive integer")
         if self.batch_size < 1:
@@ -320,6 +328,11 @@ def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Exam
         model, initial_epoch, history = resumed
         report(f"{config.name:<22} resuming after epoch {initial_epoch}")
     else:
+        # A checkpoint that failed to load part-way (its config read, its weights
+        # corrupt) has already drawn initial weights: seed again, so training from
+        # scratch starts exactly as a run that never had a checkpoint.
+        keras.backend.clear_session()
+        seed_everything(config.seed)
         model, initial_epoch, history = (build_model(config.model,
                                                      conv_filters=config.conv_filters),
                                          0, [])
@@ -365,6 +378,13 @@ def save_model(model, path: Path) -> None:
 
 
 def predict(model, frames: np.ndarray, examples: Examples, batch_size: int = 64) -> np.ndarray:
-    """Predicted frames for ``examples``: float32 (n, 100, 200) in [0, 1]."""
+    """Predicted frames for ``examples``: float32 (n, 100, 200) in [0, 1].
+
+    Always without XLA, so a freshly trained model and the same model reloaded from
+    ``model.keras`` give bit-identical predictions (XLA rounds differently, ~4e-7).
+    """
+    if getattr(model, "compiled", False) and model.jit_compile:
+        model.jit_compile = False
+        model.predict_function = None
     ds = make_dataset(frames, examples, batch_size).map(lambda x, y: x)
     return model.predict(ds, verbose=0)[..., 0]

@@ -1,0 +1,359 @@
+"""Benchmarks: `make bench` -> docs/BENCHMARKS.md.
+
+Each figure is the median of >= 3 repeats with its min-max.  Competing variants are
+measured alternately in one process so machine drift affects both alike.  Benchmarks
+are not tests: tests/test_benchmarks.py only runs this code on tiny sizes.
+
+    python benchmarks/bench.py                 # everything (about 25 min on 2 cores)
+    python benchmarks/bench.py --tiny          # seconds; what the smoke test runs
+    python benchmarks/bench.py --only metrics,frames
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from blurutils.training import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
+
+
+@dataclass
+class Row:
+    """One benchmark figure: the median of repeated measurements."""
+
+    section: str
+    name: str
+    values: list[float]
+    unit: str
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def cell(self) -> str:
+        lo, hi = min(self.values), max(self.values)
+        return f"{_fmt(self.median)} ({_fmt(lo)}–{_fmt(hi)})"
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *args, **kwargs) -> Row:
+        row = Row(*args, **kwargs)
+        self.rows.append(row)
+        print(f"  {row.section:<10} {row.name:<58} {row.cell():>26} {row.unit}  {row.note}",
+              flush=True)
+        return row
+
+
+def _fmt(v: float) -> str:
+    if v == 0 or not np.isfinite(v):
+        return f"{v}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- training
+def matmul_peak(n: int, repeats: int) -> list[float]:
+    """float32 matrix-multiply rate of this machine via TensorFlow, in GFLOP/s."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+
+    @tf.function
+    def mm():
+        return tf.reduce_sum(tf.matmul(a, b))
+
+    mm().numpy()  # warm up
+    out = []
+    for _ in range(repeats):
+        t = timed(lambda: mm().numpy())
+        out.append(2 * n ** 3 / t / 1e9)
+    return out
+
+
+def bench_training(report: Report, n_frames: int, repeats: int, models: list[str]) -> None:
+    """This project's training path vs a plain Keras fit (the authors' setup)."""
+    import keras
+
+    from blurutils.config import StudyConfig
+    from blurutils.losses import get_loss
+    from blurutils.models import build_model, make_optimizer, model_spec
+    from blurutils.pairs import examples_for, split_targets
+    from blurutils.training import make_dataset, steps_per_epoch
+
+    from blurutils.frames import load_frames
+
+    frames = load_frames("sample")
+    if n_frames > len(frames):  # tile the clip to the size asked for
+        frames = np.resize(frames, (n_frames,) + frames.shape[1:])
+    frames = frames[:n_frames]
+    split = split_targets(len(frames))
+    defaults = StudyConfig()
+    peak = matmul_peak(2048 if n_frames < 1000 else 4096, max(repeats, 3))
+    report.add("training", "float32 matmul peak (TensorFlow, 4096² on all cores)", peak,
+               "GFLOP/s")
+    peak_med = statistics.median(peak)
+    for name in models:
+        spec = model_spec(name)
+        conv = spec.kind == "conv"
+        train = examples_for(spec.direction, split.train)
+        if conv:  # batch 1 is slow: a slice is enough for a rate
+            train = train.subset(np.arange(min(len(train), max(64, n_frames // 20))))
+        n = len(train)
+        bs = spec.batch_size
+        steps = steps_per_epoch(n, bs)
+
+        ours = build_model(name)
+        jit = defaults.conv_jit_compile if conv else defaults.dense_jit_compile
+        spe = max(d for d in range(1, (defaults.conv_steps_per_execution if conv else 1) + 1)
+                  if steps % d == 0)
+        ours.compile(optimizer=make_optimizer(name), loss=get_loss("MSE"), jit_compile=jit,
+                     steps_per_execution=spe)
+        ds = make_dataset(frames, train, bs, epochs=repeats + 1, shuffle_seed=0)
+
+        plain = build_model(name)
+        plain.compile(optimizer=make_optimizer(name), loss="mse")  # Keras defaults
+        x = frames[train.inputs].transpose(0, 2, 3, 1).astype("float32") / 255.0
+        y = frames[train.targets][..., None].astype("float32") / 255.0
+
+        it = iter(range(repeats + 1))
+        ours_rates, plain_rates = [], []
+        for r in it:
+            t_o = timed(lambda: ours.fit(ds, epochs=r + 1, initial_epoch=r,
+                                         steps_per_epoch=steps, verbose=0, shuffle=False))
+            t_p = timed(lambda: plain.fit(x, y, batch_size=bs, epochs=1, verbose=0))
+            if r > 0:  # the first epoch compiles
+                ours_rates.append(n / t_o)
+                plain_rates.append(n / t_p)
+        del x, y
+        report.add("training", f"{name}: this project (XLA {'on' if jit else 'off'}, "
+                   f"{spe} step(s)/call, tf.data from uint8)", ours_rates, "frames/s")
+        report.add("training", f"{name}: plain Keras fit (float32 arrays, defaults)",
+                   plain_rates, "frames/s")
+        ratio = [o / p for o, p in zip(ours_rates, plain_rates)]
+        report.add("training", f"{name}: speed-up over plain Keras", ratio, "×")
+        if not conv:
+            flops = [6 * ours.count_params() * r / 1e9 for r in ours_rates]
+            report.add("training", f"{name}: achieved (6 × params × frames/s)", flops,
+                       "GFLOP/s", note=f"{statistics.median(flops) / peak_med:.2f} of peak")
+        keras.backend.clear_session()
+
+
+# --------------------------------------------------------------------------- frames
+def raw_decode(path: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def bench_frames(report: Report, repeats: int, synthetic_frames: int) -> None:
+    """Preprocessing vs OpenCV's raw decode; synthetic generator; 240p vs 720p decode."""
+    import cv2
+
+    from blurutils.frames import extract_frames
+    from blurutils.sources import sample_path
+    from blurutils.synthetic import iter_synthetic_frames
+
+    clip = sample_path()
+    n = raw_decode(clip)
+    raw, ours = [], []
+    for _ in range(repeats):
+        raw.append(n / timed(lambda: raw_decode(clip)))
+        ours.append(n / timed(lambda: extract_frames(clip, progress=False)))
+    report.add("frames", "OpenCV raw decode, sample clip 1280×720 H.264", raw, "frames/s")
+    report.add("frames", "extract_frames (decode + grey + crop + resize)", ours, "frames/s",
+               note=f"{statistics.median(ours) / statistics.median(raw):.2f} of raw decode")
+    gen = [synthetic_frames / timed(lambda: sum(1 for _ in iter_synthetic_frames(
+        synthetic_frames, seed=0))) for _ in range(repeats)]
+    report.add("frames", f"synthetic generator, {synthetic_frames} frames 400×200", gen,
+               "frames/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        decoded = [f for f in _frames_bgr(clip)]
+        files = {}
+        for label, size in (("720p", (1280, 720)), ("240p", (426, 240))):
+            path = Path(tmp) / f"{label}.mp4"
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, size)
+            for f in decoded:
+                writer.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+            writer.release()
+            files[label] = path
+        rates = {label: [] for label in files}
+        for _ in range(repeats):
+            for label, path in files.items():
+                rates[label].append(len(decoded) / timed(
+                    lambda: extract_frames(path, progress=False)))
+        for label, values in rates.items():
+            report.add("frames", f"extract_frames on the clip re-encoded at {label} (mp4v)",
+                       values, "frames/s")
+
+
+def _frames_bgr(path: Path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        yield f
+    cap.release()
+
+
+# --------------------------------------------------------------------------- metrics
+def per_frame_loop(frames: np.ndarray) -> np.ndarray:
+    """The plain recipe: float conversion, cv2.Laplacian(CV_64F), np.var, per frame."""
+    import cv2
+
+    return np.array([1.0 / cv2.Laplacian(f.astype(np.float64) / 255.0, cv2.CV_64F, ksize=1,
+                                         borderType=cv2.BORDER_REFLECT).var() for f in frames])
+
+
+def bench_metrics(report: Report, n_frames: int, repeats: int) -> None:
+    from blurutils.frames import load_frames
+    from blurutils.metrics import blur_factor, relative_blur_factor
+
+    frames = np.resize(load_frames("sample"), (n_frames, 100, 200))
+    pred = frames.astype(np.float32) / 255.0
+    ours, loop, rbf = [], [], []
+    for _ in range(repeats):
+        ours.append(n_frames / timed(lambda: blur_factor(frames)))
+        loop.append(n_frames / timed(lambda: per_frame_loop(frames)))
+        rbf.append(n_frames / timed(lambda: relative_blur_factor(pred, frames)))
+    assert np.allclose(blur_factor(frames[:50]), per_frame_loop(frames[:50]), rtol=1e-9)
+    report.add("metrics", f"blur_factor, {n_frames} uint8 frames 100×200", ours, "frames/s")
+    report.add("metrics", "per-frame loop: float64 cv2.Laplacian + np.var", loop, "frames/s")
+    report.add("metrics", f"relative_blur_factor, {n_frames} float32 predictions", rbf,
+               "frames/s")
+
+
+# --------------------------------------------------------------------------- end to end
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB of the largest descendant) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def dir_size_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def bench_end_to_end(report: Report, profile: str, repeats: int) -> None:
+    walls, peaks, sizes = [], [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, BLURUTILS_DATA_DIR=str(Path(tmp) / "data"))
+            wall, peak = run_measured([sys.executable, "-m", "blurutils", "reproduce",
+                                       "--profile", profile, "--out", str(Path(tmp) / "out")],
+                                      env)
+            walls.append(wall)
+            peaks.append(peak)
+            sizes.append(dir_size_mb(Path(tmp)))
+    report.add("end to end", f"reproduce --profile {profile}: wall time", walls, "s")
+    report.add("end to end", f"reproduce --profile {profile}: peak resident memory", peaks,
+               "MB", note="ru_maxrss (a high-water mark, shared by later runs)")
+    report.add("end to end", f"reproduce --profile {profile}: disk written", sizes, "MB")
+
+
+# --------------------------------------------------------------------------- report
+def write_markdown(report: Report, path: Path, argv: list[str]) -> None:
+    import cv2
+    import keras
+    import tensorflow as tf
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    lines = [
+        "# Benchmarks", "",
+        f"Written by `python benchmarks/bench.py {' '.join(argv)}` (`make bench`) on "
+        f"{dt.date.today().isoformat()}. Each figure is the median of "
+        f"{len(report.rows[0].values) if report.rows else 0}+ repeats, with min–max.", "",
+        f"Machine: {cpu}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
+        f"no GPU. Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__}, OpenCV {cv2.__version__}, NumPy {np.__version__}.", "",
+    ]
+    section = None
+    for row in report.rows:
+        if row.section != section:
+            section = row.section
+            lines += ["", f"## {section.capitalize()}", "", "| what | median (min–max) | unit | note |",
+                      "|---|---:|---|---|"]
+        lines.append(f"| {row.name} | {row.cell()} | {row.unit} | {row.note} |")
+    lines += ["", *report.notes, ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+
+
+SECTIONS = ("metrics", "frames", "training", "end_to_end")
+
+
+def main(argv: list[str] | None = None) -> Report:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=None, help="markdown output (default: "
+                        "docs/BENCHMARKS.md, none with --tiny)")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    report = Report()
+    tiny = args.tiny
+    if "metrics" in only:
+        bench_metrics(report, 200 if tiny else 12000, args.repeats)
+    if "frames" in only:
+        bench_frames(report, args.repeats, 20 if tiny else 2000)
+    if "training" in only:
+        bench_training(report, 24 if tiny else 1000, 1 if tiny else args.repeats,
+                       ["Forward", "Convolutional"] if tiny else
+                       ["Forward", "Backward", "Bi-Directional", "Convolutional"])
+    if "end_to_end" in only:
+        bench_end_to_end(report, "smoke" if tiny else "quick", 1 if tiny else args.repeats)
+    out = args.out or (None if tiny else str(REPO / "docs" / "BENCHMARKS.md"))
+    if out:
+        write_markdown(report, Path(out), argv if argv is not None else sys.argv[1:])
+    return report
+
+
+if __name__ == "__main__":
+    main()

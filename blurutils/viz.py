@@ -1,0 +1,400 @@
+"""Pictures for the notebooks: frame strips, predictions beside the truth, Laplacians,
+local blur maps and an interactive frame browser.
+
+Nothing here computes a result the study reports: every number shown comes from
+:mod:`blurutils.metrics` (Blur Factor, Laplacian, local BF, PSNR).  Each ``show_*``
+function draws with pyplot and returns the Matplotlib figure, so a notebook cell
+that calls it displays the figure once (the inline backend shows it at the end of
+the cell) and a script can save it with ``fig.savefig``.
+
+Introduced in ``notebooks/00_overview`` (``show_frames``), ``02_preprocess_frames``
+(``show_split``), ``03``-``06`` (``model_table``, ``show_history``,
+``show_predictions``) and ``08_blur_analysis`` (``show_laplacians``,
+``show_blur_map``, ``show_test_frame``, ``frame_browser``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .metrics import (blur_factor, laplacian, laplacian_variance, local_blur_factor, psnr,
+                      relative_blur_factor)
+from .pairs import Examples
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Panel width in inches for one 200x100 frame (height follows the 2:1 aspect).
+PANEL_WIDTH = 2.6
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One run's test predictions: which frames went in, and what came out."""
+
+    name: str             # the run, e.g. "Forward-MSE"
+    examples: Examples    # test examples: input frame indices and target frame index
+    frames: np.ndarray    # predicted frames, float (n, 100, 200) in [0, 1]
+
+    def __post_init__(self) -> None:
+        if len(self.frames) != len(self.examples):
+            raise ValueError(f"{self.name}: {len(self.frames)} predictions for "
+                             f"{len(self.examples)} examples")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    """An image as float in [0, 1] (uint8 divided by 255), trailing channel dropped."""
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+
+
+def _grid(n_rows: int, n_cols: int, *, width: float = PANEL_WIDTH, aspect: float = 0.5,
+          extra_height: float = 0.45):
+    plt = _pyplot()
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+                             figsize=(width * n_cols, (width * aspect + extra_height) * n_rows))
+    return fig, axes
+
+
+def _frame(ax: "Axes", image: np.ndarray, title: str = "") -> None:
+    """Draw one greyscale frame in [0, 1] (or uint8) without ticks."""
+    ax.imshow(_unit(image), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+
+
+def _laplacian_panel(ax: "Axes", lap: np.ndarray, limit: float, title: str) -> Any:
+    image = ax.imshow(lap, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+    return image
+
+
+def format_bf(value: float) -> str:
+    """A Blur Factor for a caption: 3 significant digits, ``inf`` for a flat frame."""
+    return "inf" if math.isinf(value) else f"{value:.3g}"
+
+
+def display_path(path: os.PathLike | str) -> str:
+    """A path to print in a notebook without the machine's folders in it.
+
+    Paths under the results folder print as ``results/...``, under the data cache as
+    ``data/...``, under the checkout relative to it; anything else by its name only.
+    """
+    from .paths import REPO_DIR, data_dir, results_dir
+
+    path = Path(path).resolve()
+    for root, label in ((results_dir(), "results"), (data_dir(), "data"), (REPO_DIR, "")):
+        try:
+            rel = path.relative_to(Path(root).resolve())
+        except ValueError:
+            continue
+        return str(Path(label) / rel) if label else str(rel)
+    return path.name
+
+
+def last_epoch_only(epochs: int, report: Callable[[str], None] = print) -> Callable[[str], None]:
+    """A ``report`` for :func:`blurutils.study.run_study` that keeps one line per run.
+
+    Per-epoch lines are dropped except the last (``epoch N/N``), so a 12-run grid
+    prints about 13 lines instead of 130.
+    """
+    def keep(line: str) -> None:
+        if " epoch " not in line or f"epoch {epochs:>2}/{epochs}" in line:
+            report(line)
+
+    return keep
+
+
+# --------------------------------------------------------------------------- frames
+
+def show_frames(frames: Sequence[np.ndarray] | np.ndarray, titles: Sequence[str] | None = None,
+                *, ncols: int | None = None, suptitle: str | None = None,
+                width: float = PANEL_WIDTH) -> "Figure":
+    """A strip (or grid) of greyscale frames with optional titles."""
+    n = len(frames)
+    if n == 0:
+        raise ValueError("no frames to show")
+    ncols = min(n, ncols or n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = _grid(nrows, ncols, width=width)
+    for k, ax in enumerate(axes.flat):
+        if k < n:
+            _frame(ax, frames[k], titles[k] if titles is not None else "")
+        else:
+            ax.set_axis_off()
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def show_crop(image: np.ndarray, box: tuple[int, int, int, int], title: str = "") -> "Figure":
+    """A raw frame (BGR colour or grey) with the centre-crop box ``(x, y, w, h)`` drawn."""
+    from matplotlib.patches import Rectangle
+
+    plt = _pyplot()
+    arr = np.asarray(image)
+    height, width = arr.shape[:2]
+    fig, ax = plt.subplots(figsize=(6.4, 6.4 * height / width + 0.4))
+    if arr.ndim == 3:
+        ax.imshow(arr[..., ::-1])  # OpenCV's BGR -> RGB for display
+    else:
+        ax.imshow(arr, cmap="gray", vmin=0, vmax=255)
+    x, y, w, h = box
+    ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor="yellow",
+                           linewidth=2.0, linestyle="--"))
+    ax.set_title(title or f"crop box: x={x}, y={y}, {w}x{h}", fontsize=10)
+    ax.set_xticks([0, width - 1])
+    ax.set_yticks([0, height - 1])
+    fig.tight_layout()
+    return fig
+
+
+def show_split(n_frames: int, train: np.ndarray, test: np.ndarray) -> "Figure":
+    """Which frame of the clip is a training target, a test target, or only an input."""
+    plt = _pyplot()
+    role = np.zeros(n_frames, dtype=int)
+    role[np.asarray(train, dtype=int)] = 1
+    role[np.asarray(test, dtype=int)] = 2
+    fig, ax = plt.subplots(figsize=(9.5, 1.5))
+    colours = {0: ("lightgrey", "input only"), 1: ("tab:blue", "train target"),
+               2: ("tab:orange", "test target")}
+    for value, (colour, label) in colours.items():
+        idx = np.flatnonzero(role == value)
+        ax.bar(idx, np.ones(len(idx)), width=1.0, color=colour, label=f"{label} ({len(idx)})")
+    ax.set_xlim(-0.5, n_frames - 0.5)
+    ax.set_yticks([])
+    ax.set_xlabel("frame index")
+    ax.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, 1.55), frameon=False, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- models
+
+def model_table(model: Any) -> pd.DataFrame:
+    """A condensed ``model.summary()``: one row per layer with output shape and parameters."""
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            shape = ()
+        rows.append(dict(layer=layer.name, kind=type(layer).__name__,
+                         output_shape=str(shape).replace("None", "batch"),
+                         params=int(layer.count_params())))
+    return pd.DataFrame(rows)
+
+
+def show_history(histories: Mapping[str, pd.DataFrame] | pd.DataFrame,
+                 title: str = "Loss per epoch") -> "Figure":
+    """Training (solid) and test (dashed) loss per epoch, one colour per run.
+
+    ``histories`` maps a run name to its ``history.csv`` table (epoch, loss, val_loss);
+    a single table is drawn as one run.
+    """
+    plt = _pyplot()
+    if isinstance(histories, pd.DataFrame):
+        histories = {"run": histories}
+    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    for k, (name, h) in enumerate(histories.items()):
+        colour = f"C{k % 10}"
+        ax.plot(h["epoch"], h["loss"], "-o", color=colour, markersize=3, label=f"{name} train")
+        ax.plot(h["epoch"], h["val_loss"], "--s", color=colour, markersize=3,
+                label=f"{name} test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=11)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- predictions
+
+def show_predictions(frames: np.ndarray, predictions: Sequence[Predictions] | Predictions,
+                     rows: Sequence[int] | None = None, *, n: int = 3) -> "Figure":
+    """Test examples side by side: input frame(s), the truth, and each run's prediction.
+
+    ``rows`` picks examples by position in the test set (default: ``n`` evenly spaced).
+    Titles give each frame's Blur Factor; a prediction's also gives its RBF.  All runs
+    must predict the same target frames (true for one study: the split is shared).
+    """
+    if isinstance(predictions, Predictions):
+        predictions = [predictions]
+    first = predictions[0]
+    if rows is None:
+        rows = np.linspace(0, len(first.examples) - 1, min(n, len(first.examples))).round()
+    rows = [int(r) for r in rows]
+    n_inputs = max(p.examples.inputs.shape[1] for p in predictions)
+    n_cols = n_inputs + 1 + len(predictions)
+    fig, axes = _grid(len(rows), n_cols)
+    for r, row in enumerate(rows):
+        target = int(first.examples.targets[row])
+        truth = frames[target]
+        inputs = first.examples.inputs[row]
+        for c in range(n_inputs):
+            if c < len(inputs):
+                _frame(axes[r, c], frames[inputs[c]], f"input: frame {inputs[c]}")
+            else:
+                axes[r, c].set_axis_off()
+        bf_true = blur_factor(truth)
+        _frame(axes[r, n_inputs], truth, f"truth: frame {target}\nBF {format_bf(bf_true)}")
+        for k, pred in enumerate(predictions):
+            if int(pred.examples.targets[row]) != target:
+                raise ValueError(f"{pred.name} predicts frame {pred.examples.targets[row]} "
+                                 f"at row {row}, not {target}")
+            image = pred.frames[row]
+            _frame(axes[r, n_inputs + 1 + k], image,
+                   f"{pred.name}\nBF {format_bf(blur_factor(image))}, "
+                   f"RBF {relative_blur_factor(image, _unit(truth)):+.2f}")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- blur
+
+def show_laplacians(images: Mapping[str, np.ndarray], *, limit: float | None = None) -> "Figure":
+    """Each image above its Laplacian, on one shared colour scale, with var and BF.
+
+    The shared scale (``limit``; default the 99.5th percentile of |Laplacian| over all
+    images) makes a blurry image's faint Laplacian look faint beside a sharp one's.
+    """
+    names = list(images)
+    units = [_unit(images[k]) for k in names]
+    laps = [laplacian(u) for u in units]
+    if limit is None:
+        limit = float(np.percentile(np.abs(np.concatenate([l.ravel() for l in laps])), 99.5))
+        limit = limit if limit > 0 else 1.0
+    fig, axes = _grid(2, len(names), extra_height=0.55)
+    for c, (name, unit, lap) in enumerate(zip(names, units, laps)):
+        _frame(axes[0, c], unit, name)
+        image = _laplacian_panel(axes[1, c], lap, limit,
+                                 f"Laplacian: var {laplacian_variance(unit):.3g}\n"
+                                 f"BF {format_bf(blur_factor(unit))}")
+    fig.colorbar(image, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01)
+    return fig
+
+
+def show_blur_map(images: Mapping[str, np.ndarray], tile: int | tuple[int, int] = 25
+                  ) -> "Figure":
+    """Each image beside its local Blur Factor map (log10 BF per tile, shared scale).
+
+    Flat tiles (BF = inf) are drawn in the colour of the blurriest finite tile and
+    hatched.  This is the local analysis the paper's conclusion asks for.
+    """
+    plt = _pyplot()
+    names = list(images)
+    units = [_unit(images[k]) for k in names]
+    maps = [local_blur_factor(u, tile) for u in units]
+    finite = np.concatenate([m[np.isfinite(m)] for m in maps]) if maps else np.array([])
+    lo, hi = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (0.0, 1.0)
+    fig, axes = plt.subplots(len(names), 2, squeeze=False,
+                             figsize=(2 * PANEL_WIDTH + 1.0, (PANEL_WIDTH * 0.5 + 0.5) * len(names)))
+    for r, (name, unit, bmap) in enumerate(zip(names, units, maps)):
+        _frame(axes[r, 0], unit, name)
+        logmap = np.log10(np.where(np.isfinite(bmap), bmap, 10 ** hi))
+        h, w = unit.shape
+        th, tw = h // bmap.shape[0], w // bmap.shape[1]
+        ax = axes[r, 1]
+        image = ax.imshow(logmap, cmap="magma", vmin=lo, vmax=hi, interpolation="nearest",
+                          extent=(0, bmap.shape[1] * tw, bmap.shape[0] * th, 0))
+        for i, j in zip(*np.nonzero(~np.isfinite(bmap))):
+            ax.add_patch(_hatch(j * tw, i * th, tw, th))
+        whole = blur_factor(unit)
+        ax.set_title(f"local BF (log10), {th}x{tw} tiles; whole frame {format_bf(whole)}",
+                     fontsize=9)
+        ax.set_axis_off()
+    fig.colorbar(image, ax=axes[:, 1].tolist(), fraction=0.04, pad=0.02, label="log10 BF")
+    return fig
+
+
+def _hatch(x: float, y: float, w: float, h: float):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), w, h, fill=False, hatch="///", edgecolor="white", linewidth=0)
+
+
+def show_test_frame(frames: np.ndarray, pred: Predictions, row: int) -> "Figure":
+    """One test example in full: input(s), truth, prediction, their Laplacians, the error.
+
+    The title gives BF of the truth and of the prediction, RBF and PSNR, all from
+    :mod:`blurutils.metrics`.
+    """
+    if not 0 <= row < len(pred.examples):
+        raise IndexError(f"row {row} is outside the {len(pred.examples)} test examples")
+    target = int(pred.examples.targets[row])
+    inputs = [int(i) for i in pred.examples.inputs[row]]
+    truth = _unit(frames[target])
+    image = _unit(pred.frames[row])
+    fig, axes = _grid(2, 4, extra_height=0.55)
+    for c in range(2):
+        if c < len(inputs):
+            _frame(axes[0, c], frames[inputs[c]], f"input: frame {inputs[c]}")
+        else:
+            axes[0, c].set_axis_off()
+    bf_true, bf_pred = blur_factor(truth), blur_factor(image)
+    _frame(axes[0, 2], truth, f"truth: frame {target}, BF {format_bf(bf_true)}")
+    _frame(axes[0, 3], image, f"prediction, BF {format_bf(bf_pred)}")
+    lap_true, lap_pred = laplacian(truth), laplacian(image)
+    limit = float(np.percentile(np.abs(lap_true), 99.5)) or 1.0
+    _laplacian_panel(axes[1, 0], lap_true, limit, "Laplacian of the truth")
+    _laplacian_panel(axes[1, 1], lap_pred, limit, "Laplacian of the prediction")
+    error = axes[1, 2].imshow(np.abs(image - truth), cmap="viridis", vmin=0.0, vmax=0.5)
+    axes[1, 2].set_title("|prediction - truth|", fontsize=9)
+    axes[1, 2].set_axis_off()
+    fig.colorbar(error, ax=axes[1, 2], fraction=0.03, pad=0.02)
+    axes[1, 3].set_axis_off()
+    rbf = relative_blur_factor(image, truth)
+    axes[1, 3].text(0.02, 0.5, f"{pred.name}\ntest example {row}\n\nBF truth  {format_bf(bf_true)}"
+                    f"\nBF pred   {format_bf(bf_pred)}\nRBF       {rbf:+.3f}"
+                    f"\nPSNR      {psnr(image, truth):.1f} dB",
+                    family="monospace", fontsize=9, va="center", transform=axes[1, 3].transAxes)
+    return fig
+
+
+def frame_browser(frames: np.ndarray, predictions: Sequence[Predictions]) -> Any:
+    """An ipywidgets browser over the test frames: a slider and a run selector.
+
+    Each position draws :func:`show_test_frame`.  Returns the widget: display it.  It
+    draws its first frame when built, into the widget's own output area, which only a
+    live front end shows (a headless run keeps it in the notebook's widget state, not
+    in the cell's outputs), so notebooks also draw one frame statically.
+    """
+    import ipywidgets as widgets
+
+    if not predictions:
+        raise ValueError("no predictions to browse")
+    by_name = {p.name: p for p in predictions}
+    n = min(len(p.examples) for p in predictions)
+    slider = widgets.IntSlider(value=0, min=0, max=n - 1, step=1, description="test frame",
+                               continuous_update=False)
+    run = widgets.Dropdown(options=list(by_name), value=predictions[0].name, description="run")
+
+    def draw(row: int, name: str) -> None:
+        plt = _pyplot()
+        fig = show_test_frame(frames, by_name[name], row)
+        plt.show()
+        plt.close(fig)
+
+    return widgets.interactive(draw, row=slider, name=run)

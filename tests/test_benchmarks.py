@@ -1,0 +1,49 @@
+"""Smoke test for benchmarks/bench.py: the code runs on tiny sizes (no timing asserts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_run_reports_every_section_and_writes_markdown(bench, tmp_path):
+    out = tmp_path / "BENCH.md"
+    report = bench.main(["--tiny", "--repeats", "1", "--only", "metrics,frames,training",
+                         "--out", str(out)])
+    sections = {row.section for row in report.rows}
+    assert sections == {"metrics", "frames", "training"}
+    assert all(np.isfinite(row.median) and row.median > 0 for row in report.rows)
+    names = [row.name for row in report.rows]
+    assert any("speed-up over plain Keras" in n for n in names)
+    assert any("matmul peak" in n for n in names)
+    text = out.read_text()
+    assert "| what | median (min–max) |" in text and "GFLOP/s" in text
+
+
+def test_per_frame_loop_matches_blur_factor(bench, sample_frames):
+    from blurutils.metrics import blur_factor
+
+    np.testing.assert_allclose(bench.per_frame_loop(sample_frames[:10]),
+                               blur_factor(sample_frames[:10]), rtol=1e-9)
+
+
+def test_run_measured_reports_wall_time_and_memory(bench, tmp_path):
+    wall, peak = bench.run_measured([sys.executable, "-c", "x = bytearray(50_000_000)"], {})
+    assert wall > 0 and peak >= 50  # MB: the child allocated 50 MB
+    (tmp_path / "a").write_bytes(b"x" * 2_000_000)
+    assert bench.dir_size_mb(tmp_path) == pytest.approx(2.0)

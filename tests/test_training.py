@@ -1,0 +1,467 @@
+"""Training: the input pipeline, run configuration, and seeded, resumable, idempotent runs.
+
+Runs are kept tiny so the module stays fast on two CPU cores: most use the
+convolutional model with 2 filters (a few hundred parameters) on the first 20 frames of
+the sample clip; two use the real 42M-parameter Forward model for two epochs.  Each
+expensive run is a module-scoped fixture; a test that changes a run folder works on its
+own copy (``shutil.copytree``), so tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blurutils.errors import ConfigError
+from blurutils.pairs import Examples, examples_for
+from blurutils.training import (
+    RunConfig, RunFiles, data_fingerprint, make_dataset, predict, quiet_tensorflow,
+    steps_per_epoch, train_run)
+
+quiet_tensorflow()
+
+import keras  # noqa: E402
+
+import blurutils.training as training  # noqa: E402
+
+H, W = 100, 200
+N_FRAMES = 20
+#: Conv runs: 13 training examples in batches of 2 = 7 steps per epoch (last one short).
+CONV_TRAIN = np.arange(1, 14)
+CONV_TEST = np.arange(14, 19)
+CONV = dict(model="Convolutional", loss="MSE", epochs=3, batch_size=2, conv_filters=2,
+            seed=0, jit_compile=False)
+#: Dense runs: 10 training examples in batches of 4 (3 steps), 4 test examples.
+DENSE_TRAIN = np.arange(1, 11)
+DENSE_TEST = np.arange(11, 15)
+DENSE = dict(model="Forward", loss="MSE", epochs=2, batch_size=4, seed=0)  # jit_compile=True
+FORWARD_PARAMS = 42_359_968
+
+
+@dataclasses.dataclass
+class Run:
+    dir: Path
+    history: bytes
+    predictions: np.ndarray
+    messages: list[str]
+
+
+@pytest.fixture(scope="module")
+def clip(sample_frames) -> np.ndarray:
+    return sample_frames[:N_FRAMES]
+
+
+def conv_data():
+    return examples_for("forward", CONV_TRAIN), examples_for("forward", CONV_TEST)
+
+
+def do_run(clip, run_dir: Path, train_ex: Examples, test_ex: Examples, **config) -> Run:
+    messages: list[str] = []
+    model = train_run(RunConfig(**config), clip, train_ex, test_ex, run_dir,
+                      report=messages.append)
+    return Run(Path(run_dir), (Path(run_dir) / "history.csv").read_bytes(),
+               predict(model, clip, test_ex), messages)
+
+
+def conv_run(clip, run_dir: Path, **changes) -> Run:
+    return do_run(clip, run_dir, *conv_data(), **{**CONV, **changes})
+
+
+def dense_run(clip, run_dir: Path, **changes) -> Run:
+    return do_run(clip, run_dir, examples_for("forward", DENSE_TRAIN),
+                  examples_for("forward", DENSE_TEST), **{**DENSE, **changes})
+
+
+def copy_run(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(src, dst)  # copy2: keeps modification times
+    return dst
+
+
+def history_rows(run_dir: Path) -> list[list[str]]:
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    assert lines[0] == "epoch,loss,val_loss"
+    return [line.split(",") for line in lines[1:]]
+
+
+def leftovers(run_dir: Path) -> list[str]:
+    """Checkpoint, state and temporary files that a finished run must not leave."""
+    return sorted(p.name for p in run_dir.iterdir()
+                  if p.name.startswith(("checkpoint-", "state", ".")) or ".tmp" in p.name)
+
+
+# --- make_dataset ---------------------------------------------------------------------
+
+def id_frames(n: int = 40) -> np.ndarray:
+    """Frames whose every pixel is the frame's index, so a batch names its frames."""
+    return np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None], (n, H, W)).copy()
+
+
+def batch_ids(ds) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input frame ids (B, k), target ids (B,)) of every batch of an id_frames dataset."""
+    out = []
+    for x, y in ds:
+        x, y = x.numpy(), y.numpy()
+        out.append((np.rint(x[:, 0, 0, :] * 255).astype(int),
+                    np.rint(y[:, 0, 0, 0] * 255).astype(int)))
+    return out
+
+
+@pytest.mark.parametrize("direction, k", [("forward", 1), ("backward", 1),
+                                          ("bidirectional", 2)])
+def test_dataset_batches_are_the_indexed_frames_scaled(clip, direction, k):
+    targets = np.array([5, 1, 12, 3, 8, 17, 2])
+    ex = examples_for(direction, targets)
+    batches = list(make_dataset(clip, ex, 3))
+    assert len(batches) == math.ceil(len(targets) / 3) == 3
+    row = 0
+    for x, y in batches:
+        x, y = x.numpy(), y.numpy()
+        b = len(x)
+        assert x.shape == (b, H, W, k) and y.shape == (b, H, W, 1)
+        assert x.dtype == np.float32 and y.dtype == np.float32
+        assert 0 <= x.min() and x.max() <= 1 and 0 <= y.min() and y.max() <= 1
+        rows = slice(row, row + b)
+        want_x = np.stack([clip[ex.inputs[rows, j]] for j in range(k)], axis=-1) / np.float32(255)
+        np.testing.assert_allclose(x, want_x, rtol=0, atol=1e-7)
+        np.testing.assert_allclose(y[..., 0], clip[targets[rows]] / np.float32(255),
+                                   rtol=0, atol=1e-7)
+        row += b
+    assert row == len(targets)
+
+
+def test_bidirectional_channels_are_previous_then_next(clip):
+    ex = examples_for("bidirectional", np.array([7]))
+    x, y = next(iter(make_dataset(clip, ex, 1)))
+    x = x.numpy()[0]
+    np.testing.assert_allclose(x[..., 0] * 255, clip[6], atol=1e-4)
+    np.testing.assert_allclose(x[..., 1] * 255, clip[8], atol=1e-4)
+    np.testing.assert_allclose(y.numpy()[0, ..., 0] * 255, clip[7], atol=1e-4)
+
+
+@pytest.mark.parametrize("n, bs", [(13, 2), (12, 4), (5, 64), (1, 1)])
+def test_batches_per_epoch(n, bs):
+    frames = id_frames()
+    ex = examples_for("forward", np.arange(1, n + 1))
+    assert steps_per_epoch(n, bs) == math.ceil(n / bs)
+    ds = make_dataset(frames, ex, bs)
+    assert int(ds.cardinality()) == len(list(ds)) == math.ceil(n / bs)
+    ds3 = make_dataset(frames, ex, bs, epochs=3, shuffle_seed=1)
+    assert int(ds3.cardinality()) == len(list(ds3)) == 3 * math.ceil(n / bs)
+
+
+def test_unshuffled_order_is_the_given_order():
+    targets = np.array([9, 3, 30, 4, 12])
+    got = batch_ids(make_dataset(id_frames(), examples_for("forward", targets), 2))
+    np.testing.assert_array_equal(np.concatenate([t for _, t in got]), targets)
+
+
+def epochs_of(batches, per_epoch):
+    return [batches[i:i + per_epoch] for i in range(0, len(batches), per_epoch)]
+
+
+def same_batches(a, b) -> bool:
+    return len(a) == len(b) and all(
+        np.array_equal(xa, xb) and np.array_equal(ta, tb) for (xa, ta), (xb, tb) in zip(a, b))
+
+
+def test_shuffled_epochs_depend_only_on_seed_and_epoch():
+    frames = id_frames()
+    targets = np.arange(1, 31)
+    ex = examples_for("bidirectional", targets)
+    per_epoch = math.ceil(len(targets) / 4)
+    full = batch_ids(make_dataset(frames, ex, 4, epochs=3, shuffle_seed=5))
+    assert len(full) == 3 * per_epoch
+    orders = []
+    for epoch in epochs_of(full, per_epoch):
+        ins = np.concatenate([i for i, _ in epoch])
+        tgt = np.concatenate([t for _, t in epoch])
+        assert sorted(tgt) == list(targets)              # every example once per epoch
+        np.testing.assert_array_equal(ins, np.stack([tgt - 1, tgt + 1], axis=1))
+        orders.append(tuple(tgt))
+    assert len(set(orders)) == 3                          # a new order each epoch
+    assert orders[0] != tuple(targets)                    # and really shuffled
+
+    # Resuming at epoch 1 replays exactly what the uninterrupted dataset would have.
+    resumed = batch_ids(make_dataset(frames, ex, 4, epochs=3, initial_epoch=1, shuffle_seed=5))
+    assert same_batches(resumed, full[per_epoch:])
+    last = batch_ids(make_dataset(frames, ex, 4, epochs=3, initial_epoch=2, shuffle_seed=5))
+    assert same_batches(last, full[2 * per_epoch:])
+    # The total number of epochs does not change the earlier epochs' orders.
+    two = batch_ids(make_dataset(frames, ex, 4, epochs=2, shuffle_seed=5))
+    assert same_batches(two, full[:2 * per_epoch])
+    # Same seed, same batches; another seed, another order.
+    assert same_batches(batch_ids(make_dataset(frames, ex, 4, epochs=3, shuffle_seed=5)), full)
+    other = batch_ids(make_dataset(frames, ex, 4, epochs=3, shuffle_seed=6))
+    assert not same_batches(other, full)
+
+
+# --- RunConfig ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(epochs=-1), dict(batch_size=0),
+                                 dict(batch_size=-64), dict(steps_per_execution=0)])
+def test_run_config_rejects_non_positive_values(bad):
+    with pytest.raises(ConfigError):
+        RunConfig("Forward", "MSE", **bad)
+
+
+def test_run_config_name():
+    assert RunConfig("Bi-Directional", "MSE").name == "Bi-Directional-MSE"
+
+
+BASE = RunConfig("Forward", "MSE", data_fingerprint="abc")
+
+
+@pytest.mark.parametrize("change", [
+    dict(model="Backward"), dict(loss="CP"), dict(epochs=9), dict(seed=1),
+    dict(batch_size=32), dict(conv_filters=32), dict(data_fingerprint="abd"),
+    dict(extra={"paper_compat": True})])
+def test_fingerprint_changes_with_what_is_computed(change):
+    assert dataclasses.replace(BASE, **change).fingerprint() != BASE.fingerprint()
+
+
+@pytest.mark.parametrize("change", [
+    dict(jit_compile=False), dict(steps_per_execution=16), dict(checkpoint_interval_s=0.0)])
+def test_fingerprint_ignores_speed_settings(change):
+    assert dataclasses.replace(BASE, **change).fingerprint() == BASE.fingerprint()
+
+
+def test_fingerprint_is_stable():
+    assert RunConfig("Forward", "MSE", data_fingerprint="abc").fingerprint() == \
+        BASE.fingerprint()
+
+
+def test_data_fingerprint(clip):
+    a, b = np.arange(1, 10), np.arange(10, 15)
+    fp = data_fingerprint(clip, a, b)
+    assert fp == data_fingerprint(clip.copy(), a.copy(), b.copy())
+    changed = clip.copy()
+    changed[3, 50, 100] ^= 1
+    assert data_fingerprint(changed, a, b) != fp
+    assert data_fingerprint(clip, a, b[:-1]) != fp
+    assert data_fingerprint(clip, b, a) != fp
+
+
+def test_unknown_loss_is_a_config_error(clip, tmp_path):
+    with pytest.raises(ConfigError, match="unknown loss"):
+        conv_run(clip, tmp_path / "run", loss="MAE")
+
+
+# --- a real dense run -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dense(clip, tmp_path_factory) -> Run:
+    return dense_run(clip, tmp_path_factory.mktemp("dense") / "Forward-MSE")
+
+
+def test_dense_run_files(dense):
+    meta = json.loads((dense.dir / "run.json").read_text())
+    config = RunConfig(**DENSE)
+    assert meta["status"] == "done"
+    assert meta["fingerprint"] == config.fingerprint()
+    assert (meta["model"], meta["loss"], meta["epochs"]) == ("Forward", "MSE", 2)
+    rows = history_rows(dense.dir)
+    assert [int(r[0]) for r in rows] == [1, 2]
+    losses = np.array([[float(v) for v in r[1:]] for r in rows])
+    assert np.all(np.isfinite(losses)) and np.all(losses > 0)
+    assert leftovers(dense.dir) == []
+    assert sorted(p.name for p in dense.dir.iterdir()) == \
+        ["history.csv", "model.keras", "run.json"]
+
+
+def test_dense_model_is_saved_without_optimizer_state(dense, clip):
+    path = RunFiles(dense.dir).model
+    size = path.stat().st_size
+    # float32 weights only: about params * 4 bytes; with Adam's two slots it would be 3x.
+    assert FORWARD_PARAMS * 4 <= size < FORWARD_PARAMS * 4 * 1.1
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.count_params() == FORWARD_PARAMS
+    assert getattr(loaded, "optimizer", None) is None
+    again = predict(loaded, clip, examples_for("forward", DENSE_TEST))
+    # Same weights; the trained model predicted through XLA (jit_compile=True), the
+    # reloaded, uncompiled one may not, so allow float32 rounding differences.
+    np.testing.assert_allclose(again, dense.predictions, rtol=0, atol=2e-6)
+
+
+def test_predict_returns_frames_in_unit_interval(dense):
+    p = dense.predictions
+    assert p.shape == (len(DENSE_TEST), H, W)
+    assert p.dtype == np.float32
+    assert np.all(p >= 0) and np.all(p <= 1)
+    assert np.std(p) > 0
+
+
+def test_predict_with_a_two_frame_model(clip):
+    keras.utils.set_random_seed(0)
+    from blurutils.models import build_model
+
+    ex = examples_for("bidirectional", np.array([3, 4, 5]))
+    p = predict(build_model("bi"), clip, ex, batch_size=2)
+    assert p.shape == (3, H, W) and p.dtype == np.float32
+    assert np.all(p >= 0) and np.all(p <= 1)
+
+
+def test_dense_run_is_deterministic_with_xla(dense, clip, tmp_path):
+    assert RunConfig(**DENSE).jit_compile is True
+    again = dense_run(clip, tmp_path / "Forward-MSE")
+    assert again.history == dense.history
+    assert np.array_equal(again.predictions, dense.predictions)
+
+
+# --- conv runs: determinism, idempotence, resume ---------------------------------------
+
+@pytest.fixture(scope="module")
+def baseline(clip, tmp_path_factory) -> Run:
+    """An uninterrupted 3-epoch conv run, the reference for the tests below."""
+    return conv_run(clip, tmp_path_factory.mktemp("conv") / "Convolutional-MSE")
+
+
+def test_baseline_run(baseline):
+    rows = history_rows(baseline.dir)
+    assert [int(r[0]) for r in rows] == [1, 2, 3]
+    assert all(math.isfinite(float(v)) for r in rows for v in r[1:])
+    assert len({r[1] for r in rows}) == 3  # it trains: the loss moves
+    assert leftovers(baseline.dir) == []
+    assert not any("resuming" in m or "already" in m for m in baseline.messages)
+    assert sum("epoch" in m for m in baseline.messages) == 3
+
+
+def test_same_seed_same_result(baseline, clip, tmp_path):
+    again = conv_run(clip, tmp_path / "run")
+    assert again.history == baseline.history
+    assert np.array_equal(again.predictions, baseline.predictions)
+
+
+def test_other_seed_other_result(baseline, clip, tmp_path):
+    other = conv_run(clip, tmp_path / "run", seed=1)
+    assert other.history != baseline.history
+    assert not np.allclose(other.predictions, baseline.predictions)
+
+
+def test_finished_run_is_not_retrained(baseline, clip, tmp_path):
+    run_dir = copy_run(baseline.dir, tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    again = conv_run(clip, run_dir)
+    assert len(again.messages) == 1 and "already trained" in again.messages[0]
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
+    assert again.history == baseline.history
+    assert np.array_equal(again.predictions, baseline.predictions)
+
+
+def test_speed_settings_do_not_invalidate_a_finished_run(baseline, clip, tmp_path):
+    run_dir = copy_run(baseline.dir, tmp_path)
+    again = conv_run(clip, run_dir, jit_compile=True, steps_per_execution=7,
+                     checkpoint_interval_s=0)
+    assert "already trained" in again.messages[0]
+
+
+def test_steps_per_execution_beyond_an_epoch_changes_nothing(baseline, clip, tmp_path):
+    assert steps_per_epoch(len(CONV_TRAIN), CONV["batch_size"]) == 7
+    fast = conv_run(clip, tmp_path / "run", steps_per_execution=32)
+    assert fast.history == baseline.history
+    assert np.array_equal(fast.predictions, baseline.predictions)
+
+
+class Interrupted(KeyboardInterrupt):
+    pass
+
+
+@pytest.fixture(scope="module")
+def interrupted(clip, tmp_path_factory) -> Path:
+    """A conv run killed (KeyboardInterrupt) right after epoch 1's checkpoint was written.
+
+    Tests must copy this folder before touching it.
+    """
+    original = training._keras_callbacks
+
+    def interrupting_callbacks():
+        EpochCheckpoint, EpochLog = original()
+
+        class InterruptAfterFirstEpoch(EpochCheckpoint):
+            def on_epoch_end(self, epoch, logs=None):
+                super().on_epoch_end(epoch, logs)
+                if epoch == 0:
+                    raise Interrupted("simulated Ctrl-C after epoch 1")
+
+        return InterruptAfterFirstEpoch, EpochLog
+
+    run_dir = tmp_path_factory.mktemp("interrupted") / "Convolutional-MSE"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training, "_keras_callbacks", interrupting_callbacks)
+        with pytest.raises(Interrupted):
+            conv_run(clip, run_dir, checkpoint_interval_s=0)
+    return run_dir
+
+
+def test_interrupted_run_leaves_a_checkpoint(interrupted, baseline):
+    meta = json.loads((interrupted / "run.json").read_text())
+    assert meta["status"] == "training"
+    state = json.loads((interrupted / "state.json").read_text())
+    assert state["epoch"] == 1
+    assert (interrupted / state["checkpoint"]).is_file()
+    assert not (interrupted / "model.keras").exists()
+    assert history_rows(interrupted) == history_rows(baseline.dir)[:1]
+
+
+def test_resume_gives_the_uninterrupted_result(interrupted, baseline, clip, tmp_path):
+    run_dir = copy_run(interrupted, tmp_path)
+    resumed = conv_run(clip, run_dir)  # default checkpoint interval: speed setting only
+    assert "resuming after epoch 1" in resumed.messages[0]
+    assert sum("epoch" in m and "/3" in m for m in resumed.messages) == 2  # epochs 2, 3 only
+    assert resumed.history == baseline.history
+    assert np.array_equal(resumed.predictions, baseline.predictions)
+    assert leftovers(run_dir) == []
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"\x00not a keras file\xff" * 512)
+
+
+def truncated_weights(path: Path) -> None:
+    """A readable zip whose model config loads but whose weights file is cut short."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    assert any(name.endswith(".h5") for name in parts)
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data[:100] if name.endswith(".h5") else data)
+
+
+@pytest.mark.parametrize("corrupt", [garbage, truncated_weights])
+def test_corrupt_checkpoint_restarts_from_scratch(interrupted, baseline, clip, tmp_path,
+                                                  caplog, corrupt):
+    run_dir = copy_run(interrupted, tmp_path)
+    state = json.loads((run_dir / "state.json").read_text())
+    corrupt(run_dir / state["checkpoint"])
+    with caplog.at_level(logging.WARNING, logger="blurutils.training"):
+        again = conv_run(clip, run_dir)
+    assert any("unusable" in r.getMessage() for r in caplog.records)
+    assert not any("resuming" in m for m in again.messages)
+    assert sum("epoch" in m and "/3" in m for m in again.messages) == 3
+    assert again.history == baseline.history
+    assert np.array_equal(again.predictions, baseline.predictions)
+    assert leftovers(run_dir) == []
+
+
+@pytest.mark.parametrize("source", ["finished", "interrupted"])
+def test_changed_config_retrains_from_scratch(source, interrupted, baseline, clip, tmp_path):
+    run_dir = copy_run(baseline.dir if source == "finished" else interrupted, tmp_path)
+    shorter = conv_run(clip, run_dir, epochs=2)
+    assert not any("resuming" in m or "already" in m for m in shorter.messages)
+    assert sum("epoch" in m and "/2" in m for m in shorter.messages) == 2
+    # From scratch with the same seed: epochs 1-2 are the 3-epoch run's epochs 1-2.
+    assert history_rows(run_dir) == history_rows(baseline.dir)[:2]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert (meta["status"], meta["epochs"]) == ("done", 2)
+    assert meta["fingerprint"] == RunConfig(**{**CONV, "epochs": 2}).fingerprint()
+    assert leftovers(run_dir) == []
