@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .errors import FrameError
+from .faults import crash_point
 from .paths import atomic_path, frames_dir
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int
                 frames[kept] = preprocess_frame(bgr)
                 kept += 1
                 bar.update(1)
+                crash_point("frame")
             index += 1
     finally:
         cap.release()

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .faults import crash_point
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 
@@ -79,10 +81,25 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
     try:
         yield tmp
+        crash_point("write")
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temporaries(folder: Path | str) -> int:
+    """Delete temporary files that a killed process left behind in ``folder`` (recursively).
+
+    They are never read (only complete files are renamed into place); this only frees
+    the space.  Returns how many were removed.
+    """
+    removed = 0
+    for tmp in Path(folder).rglob(".*.tmp*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def write_text_atomic(target: Path | str, text: str) -> None:

@@ -31,8 +31,9 @@ import pandas as pd
 
 from .config import ALL_LOSSES, ALL_MODELS, StudyConfig, dump_config
 from .errors import ConfigError
+from .faults import crash_point
 from .metrics import blur_factor, psnr, relative_blur_factor, ssim, summarize
-from .paths import atomic_path, write_text_atomic
+from .paths import atomic_path, remove_stale_temporaries, write_text_atomic
 
 METRIC_COLUMNS = ["frame", "bf_pred", "bf_true", "rbf", "psnr", "ssim"]
 
@@ -243,6 +244,7 @@ def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> 
         else:
             report(f"{run.name:<22} already done; reusing its results")
         metrics[(spec.name, loss)] = df
+        crash_point("run")
         histories[(spec.name, loss)] = pd.read_csv(files.history)
 
     if not metrics:
@@ -270,6 +272,7 @@ def _prepare_out(out: Path) -> None:
         probe = out / ".write-test"
         probe.write_text("")
         probe.unlink()
+        remove_stale_temporaries(out)
     except OSError as exc:
         raise ConfigError(f"{out}: results folder is not writable ({exc.strerror or exc})") from None
 

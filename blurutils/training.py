@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ConfigError
+from .faults import crash_point
 from .pairs import Examples
 from .paths import atomic_path, write_text_atomic
 
@@ -244,6 +245,7 @@ def _keras_callbacks():
             ckpt = self.files.checkpoint(epoch + 1)
             with atomic_path(ckpt) as tmp:
                 self.model.save(tmp)
+            crash_point("checkpoint")
             write_history(self.files.history, self.history)
             write_text_atomic(self.files.state, json.dumps(
                 {"epoch": epoch + 1, "checkpoint": ckpt.name, "history": self.history}))
@@ -261,6 +263,9 @@ def _keras_callbacks():
 
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            crash_point("batch")
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
