@@ -22,6 +22,7 @@ from .errors import ConfigError
 
 ALL_MODELS = ("Backward", "Forward", "Bi-Directional", "Convolutional")
 ALL_LOSSES = ("MSE", "MSLE", "CP")
+ALL_BASELINES = ("Copy previous", "Linear blend", "Optical flow")
 
 
 @dataclass
@@ -34,7 +35,8 @@ class StudyConfig:
     frame_step: int = 1               # keep every n-th frame
     synthetic_frames: int = 12000     # length of the synthetic clip, when source=synthetic
     models: list[str] = field(default_factory=lambda: list(ALL_MODELS))
-    losses: list[str] = field(default_factory=lambda: list(ALL_LOSSES))
+    losses: list[str] = field(default_factory=lambda: list(ALL_LOSSES))  # + e.g. MSE+BLUR
+    baselines: list[str] = field(default_factory=lambda: list(ALL_BASELINES))  # no learning
     epochs: int = 10                  # paper, section 3
     dense_batch_size: int = 64        # paper, section 3
     conv_batch_size: int = 1          # paper, section 3
@@ -57,6 +59,7 @@ class StudyConfig:
 
         self.models = [model_spec(m).name for m in _as_list(self.models, "models")]
         self.losses = [_loss_name(name) for name in _as_list(self.losses, "losses")]
+        self.baselines = _baseline_names(self.baselines)
         for name in ("epochs", "dense_batch_size", "conv_batch_size", "conv_filters",
                      "frame_step", "synthetic_frames", "conv_steps_per_execution"):
             if getattr(self, name) < 1:
@@ -93,13 +96,18 @@ def _as_list(value: Any, name: str) -> list[str]:
     return list(value)
 
 
-def _loss_name(name: str) -> str:
-    from .losses import LOSS_NAMES
+def _baseline_names(value: Any) -> list[str]:
+    from .baselines import baseline_name
 
-    key = str(name).upper()
-    if key not in LOSS_NAMES:
-        raise ConfigError(f"unknown loss {name!r} (expected one of {', '.join(LOSS_NAMES)})")
-    return key
+    if value in ("", "none", None) or value == []:
+        return []
+    return [baseline_name(name) for name in _as_list(value, "baselines")]
+
+
+def _loss_name(name: str) -> str:
+    from .losses import canonical_loss_name
+
+    return canonical_loss_name(name)
 
 
 def make_config(profile: str = "quick", **overrides: Any) -> StudyConfig:

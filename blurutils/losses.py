@@ -41,9 +41,30 @@ def last_axis_cosine_proximity(y_true, y_pred):
     return keras.losses.cosine_similarity(y_true, y_pred, axis=-1)
 
 
+def canonical_loss_name(name: str) -> str:
+    """``mse`` -> ``MSE``; ``cp + blur@0.5`` -> ``CP+BLUR@0.5``; unknown -> ConfigError.
+
+    Besides the paper's three losses, ``BASE+BLUR[@lambda]`` names the blur-aware loss
+    of :mod:`blurutils.blurloss` (the paper's first recommendation).
+    """
+    key = str(name).strip().upper()
+    if key in LOSS_NAMES:
+        return key
+    from .blurloss import blur_loss_name, is_blur_aware_name, parse_blur_loss_name
+
+    if is_blur_aware_name(key):
+        return blur_loss_name(*parse_blur_loss_name(key))
+    raise ConfigError(f"unknown loss {name!r} (expected one of {', '.join(LOSS_NAMES)}, "
+                      "or BASE+BLUR for the blur-aware loss)")
+
+
 def get_loss(name: str) -> Callable | keras.losses.Loss:
-    """The Keras loss for a table name: ``MSE``, ``MSLE`` or ``CP``."""
-    key = name.upper()
+    """The Keras loss for a table name: ``MSE``, ``MSLE``, ``CP`` or ``BASE+BLUR[@λ]``."""
+    key = str(name).upper()
+    if "+BLUR" in key.replace(" ", ""):
+        from .blurloss import make_blur_aware_loss
+
+        return make_blur_aware_loss(key)
     if key == "MSE":
         return keras.losses.MeanSquaredError()
     if key == "MSLE":

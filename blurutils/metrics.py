@@ -219,3 +219,99 @@ def summarize(values: Any) -> dict[str, float | int]:
     else:
         stats = dict(mean=nan, std=nan, median=nan, q1=nan, q3=nan, iqr=nan, min=nan, max=nan)
     return dict(n=int(arr.size), n_finite=int(finite.size), n_inf=n_inf, n_nan=n_nan, **stats)
+
+
+# --- Beyond the paper (issue #4): contrast matching and local blur maps -------------
+
+#: A frame whose intensity std is at or below this counts as flat in match_contrast.
+_FLAT_STD = 1e-12
+
+
+def match_contrast(pred: Any, true: Any, *, clip: bool = False) -> np.ndarray:
+    """``pred`` rescaled per frame to the mean and standard deviation of ``true``.
+
+    Each frame becomes ``(pred - mean(pred)) * std(true) / std(pred) + mean(true)``,
+    float64, (H, W) for one image or (N, H, W) for a batch (uint8 input is divided by
+    255 first).  A flat prediction (std <= 1e-12) cannot be stretched: it is only
+    shifted to the target's mean.  Nothing is clipped unless ``clip=True``, which
+    clips the result to [0, 1] (and so may change its std again).
+
+    Why: the Laplacian is linear, so ``var(Lap(a * P + b)) = a**2 * var(Lap(P))`` and
+    ``BF(a * P + b) = BF(P) / a**2``.  The Blur Factor therefore depends on contrast as
+    much as on sharpness — a prediction with 1.5x the contrast of its truth looks
+    2.25x "sharper" with identical edges.  MSE and MSLE penalise a wrong contrast,
+    but Cosine Proximity is invariant to the scale of the prediction (``cos(aP, T) =
+    cos(P, T)`` for a > 0), so a CP-trained model is free to output frames with more
+    contrast than the truth and can look sharper (negative RBF, the paper's
+    observation 1) only by doing so.  Measuring BF on ``match_contrast(pred, true)``
+    removes that effect and leaves the blur of the edges themselves.
+    """
+    p_batch, single = _as_batch(pred, "pred")
+    t_batch, _ = _as_batch(true, "true")
+    if p_batch.shape != t_batch.shape:
+        raise MetricInputError(
+            f"pred and true: shapes {np.shape(pred)} and {np.shape(true)} differ")
+    p = _to_unit_float(p_batch)
+    t = _to_unit_float(t_batch)
+    p_mean = p.mean(axis=(1, 2), keepdims=True)
+    p_std = p.std(axis=(1, 2), keepdims=True)
+    t_mean = t.mean(axis=(1, 2), keepdims=True)
+    t_std = t.std(axis=(1, 2), keepdims=True)
+    flat = p_std <= _FLAT_STD
+    gain = np.divide(t_std, p_std, out=np.zeros_like(p_std), where=~flat)
+    out = np.where(flat, p - p_mean + t_mean, (p - p_mean) * gain + t_mean)
+    if clip:
+        np.clip(out, 0.0, 1.0, out=out)
+    return out[0] if single else out
+
+
+def local_relative_blur_factor(pred: Any, true: Any,
+                               tile: int | tuple[int, int] = (25, 25)) -> np.ndarray:
+    """Relative Blur Factor of each tile: ``BF_tile(pred) / BF_tile(true) - 1``.
+
+    The tiles are those of :func:`local_blur_factor` (whole-image Laplacian, variance
+    per tile, partial tiles at the bottom/right left out), so a 100x200 frame with
+    25x25 tiles gives a 4x8 map.  Returns float64 (rows, cols) for one image or
+    (N, rows, cols) for a batch.  Flat tiles follow :func:`relative_blur_factor`:
+    ``inf`` where the prediction's tile is flat but the truth's is not, ``nan`` where
+    both are flat, -1 where only the truth's is flat.  This is the local analysis the
+    paper's conclusion asks for: a frame can have a global RBF near 0 while some of its
+    regions are much blurrier and others sharper.
+    """
+    p_batch, _ = _as_batch(pred, "pred")
+    t_batch, _ = _as_batch(true, "true")
+    if p_batch.shape != t_batch.shape:
+        raise MetricInputError(
+            f"pred and true: shapes {np.shape(pred)} and {np.shape(true)} differ")
+    bf_pred = local_blur_factor(pred, tile)
+    bf_true = local_blur_factor(true, tile)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return bf_pred / bf_true - 1.0
+
+
+def fraction_blurrier_tiles(pred: Any, true: Any, tile: int | tuple[int, int] = (25, 25),
+                            threshold: float = 0.0) -> np.ndarray | float:
+    """Per frame, the fraction of tiles whose local RBF exceeds ``threshold``.
+
+    Tiles where both prediction and truth are flat (local RBF ``nan``) have no blur to
+    compare and are left out of the count and of the total; a tile that is flat in the
+    prediction only (``inf``) counts as blurrier.  ``nan`` for a frame with no
+    comparable tile.  ``threshold=0.0`` counts every tile blurrier than its truth;
+    e.g. 0.5 counts tiles at least 1.5x blurrier.  Returns a float for one image or an
+    array of N for a batch.
+    """
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise MetricInputError(f"threshold {threshold!r}: not a number") from None
+    if math.isnan(threshold):
+        raise MetricInputError("threshold: must not be NaN")
+    rbf = local_relative_blur_factor(pred, true, tile)
+    single = rbf.ndim == 2
+    batch = rbf[None] if single else rbf
+    valid = ~np.isnan(batch)
+    n_valid = valid.sum(axis=(1, 2))
+    n_blurrier = (valid & (np.where(valid, batch, -np.inf) > threshold)).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(n_valid > 0, n_blurrier / np.maximum(n_valid, 1), np.nan)
+    return float(frac[0]) if single else frac

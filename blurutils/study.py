@@ -32,10 +32,12 @@ import pandas as pd
 from .config import ALL_LOSSES, ALL_MODELS, StudyConfig, dump_config
 from .errors import ConfigError
 from .faults import crash_point
-from .metrics import blur_factor, psnr, relative_blur_factor, ssim, summarize
+from .metrics import (blur_factor, fraction_blurrier_tiles, match_contrast, psnr,
+                      relative_blur_factor, ssim, summarize)
 from .paths import atomic_path, remove_stale_temporaries, write_text_atomic
 
-METRIC_COLUMNS = ["frame", "bf_pred", "bf_true", "rbf", "psnr", "ssim"]
+METRIC_COLUMNS = ["frame", "bf_pred", "bf_true", "rbf", "psnr", "ssim",
+                  "bf_matched", "rbf_matched", "blurrier_tiles"]
 
 
 def paper_row(model: str, loss: str) -> str:
@@ -47,8 +49,11 @@ def paper_row(model: str, loss: str) -> str:
 
 
 def run_order(models: list[str], losses: list[str]) -> list[tuple[str, str]]:
-    """(model, loss) pairs in the order of the paper's tables."""
-    return [(m, l) for m in ALL_MODELS for l in ALL_LOSSES if m in models and l in losses]
+    """(model, loss) pairs in the order of the paper's tables; losses the paper did not
+    use (the blur-aware ``BASE+BLUR``) follow its three, in the order given."""
+    extra = [l for l in losses if l not in ALL_LOSSES]
+    return [(m, l) for m in ALL_MODELS for l in (*ALL_LOSSES, *extra)
+            if m in models and l in losses]
 
 
 def paper_tables() -> pd.DataFrame:
@@ -64,7 +69,14 @@ def paper_loss_curves() -> pd.DataFrame:
 
 
 def frame_metrics(pred: np.ndarray, true: np.ndarray, frames: np.ndarray) -> pd.DataFrame:
-    """Per-test-frame metrics: BF of prediction and truth, RBF, PSNR, SSIM."""
+    """Per-test-frame metrics.
+
+    The paper's BF of prediction and truth and RBF; fidelity (PSNR, SSIM), which RBF
+    alone cannot see; BF and RBF after matching each prediction's mean and std to its
+    target (``bf_matched``, ``rbf_matched``: blur without contrast); and the fraction of
+    25x25 tiles blurrier than the truth (``blurrier_tiles``: where the blur is).
+    """
+    matched = match_contrast(pred, true)
     return pd.DataFrame({
         "frame": np.asarray(frames, dtype=np.int64),
         "bf_pred": blur_factor(pred),
@@ -72,6 +84,9 @@ def frame_metrics(pred: np.ndarray, true: np.ndarray, frames: np.ndarray) -> pd.
         "rbf": relative_blur_factor(pred, true),
         "psnr": psnr(pred, true),
         "ssim": ssim(pred, true),
+        "bf_matched": blur_factor(matched),
+        "rbf_matched": relative_blur_factor(matched, true),
+        "blurrier_tiles": np.atleast_1d(fraction_blurrier_tiles(pred, true)),
     })
 
 
@@ -102,6 +117,8 @@ class StudyResult:
     table2: pd.DataFrame
     comparison: pd.DataFrame
     verdicts: pd.DataFrame
+    table3: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baselines: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -116,9 +133,33 @@ def summary_table(metrics: dict[tuple[str, str], pd.DataFrame], column: str) -> 
                          q1=stats["q1"], q3=stats["q3"], iqr=stats["iqr"], n=stats["n"],
                          n_inf=stats["n_inf"], n_nan=stats["n_nan"]))
     order = {row: i for i, row in enumerate(paper_row(m, l) for m, l in run_order(
-        list(ALL_MODELS), list(ALL_LOSSES)))}
+        list(ALL_MODELS), list(ALL_LOSSES) + sorted({l for _, l in metrics})))}
     table = pd.DataFrame(rows)
     return table.sort_values("paper_row", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def blur_fidelity_table(metrics: dict[tuple[str, str], pd.DataFrame],
+                        baselines: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Blur next to fidelity for every run and baseline (means over test frames).
+
+    ``mean_abs_rbf`` is how far from the truth's blur a method is in either direction;
+    ``rbf_matched`` is RBF once contrast is matched; PSNR and SSIM say whether the
+    frame is right at all — a copied previous frame has RBF ~ 0 but a low PSNR.
+    """
+    rows = []
+    named = [(paper_row(m, l), "autoencoder", df) for (m, l), df in metrics.items()]
+    named += [(name, "baseline (no learning)", df) for name, df in baselines.items()]
+    for label, kind, df in named:
+        finite = df.replace([np.inf, -np.inf], np.nan)
+        rows.append(dict(method=label, kind=kind,
+                         bf_mean=finite["bf_pred"].mean(), rbf_mean=finite["rbf"].mean(),
+                         rbf_median=finite["rbf"].median(),
+                         abs_rbf_mean=finite["rbf"].abs().mean(),
+                         rbf_matched_mean=finite["rbf_matched"].mean(),
+                         blurrier_tiles=finite["blurrier_tiles"].mean(),
+                         psnr_mean=finite["psnr"].mean(), ssim_mean=finite["ssim"].mean(),
+                         n_inf=int(np.isinf(df[["bf_pred", "rbf"]].to_numpy()).sum())))
+    return pd.DataFrame(rows)
 
 
 def comparison_table(table1: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame:
@@ -128,6 +169,8 @@ def comparison_table(table1: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame
     ours_rbf = table2.set_index("paper_row")
     rows = []
     for label in ours.index:
+        if label not in paper.index:  # a loss the paper did not try (e.g. MSE+BLUR)
+            continue
         p = paper.loc[label]
         rows.append(dict(paper_row=label,
                          bf_mean_paper=p.bf_mean, bf_mean_ours=ours.loc[label, "mean"],
@@ -206,13 +249,15 @@ def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> 
     started = time.perf_counter()
     out = Path(config.out)
     _prepare_out(out)
-    write_text_atomic(out / "config.yaml", dump_config(config))
 
     source_options = {"n_frames": config.synthetic_frames} if config.source == "synthetic" else {}
     frames = load_frames(config.source, max_frames=config.max_frames, step=config.frame_step,
                          **source_options)
     split = split_targets(len(frames), test_fraction=config.test_fraction, seed=config.seed,
                           method=config.split)
+    # Only now, with usable frames and a split: a study that fails on its input must not
+    # overwrite the config.yaml that describes the results already in ``out``.
+    write_text_atomic(out / "config.yaml", dump_config(config))
     report(f"{len(frames)} frames of {config.source}: {len(split.train)} training and "
            f"{len(split.test)} test targets ({config.split} split, seed {config.seed})")
     fingerprint = data_fingerprint(frames, split.train, split.test)
@@ -249,15 +294,32 @@ def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> 
 
     if not metrics:
         raise ConfigError("no runs selected")
+    baselines = run_baselines(config.baselines, frames, split.test, out)
     table1 = summary_table(metrics, "bf_pred")
     table2 = summary_table(metrics, "rbf")
     comparison = comparison_table(table1, table2)
     verdicts = observation_verdicts(table1, table2)
     truth = summarize(blur_factor(frames[split.test]))
-    result = StudyResult(config, out, metrics, histories, table1, table2, comparison, verdicts)
+    result = StudyResult(config, out, metrics, histories, table1, table2, comparison, verdicts,
+                         table3=blur_fidelity_table(metrics, baselines), baselines=baselines)
     result.files = write_outputs(result, truth)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def run_baselines(names: list[str], frames: np.ndarray, targets: np.ndarray,
+                  out: Path) -> dict[str, pd.DataFrame]:
+    """Per-frame metrics of the no-learning baselines on the test targets (cheap: always
+    recomputed, stored under ``baselines/`` for the record)."""
+    from .baselines import predict_baseline
+
+    results = {}
+    for name in names:
+        df = frame_metrics(predict_baseline(name, frames, targets), frames[targets], targets)
+        path = out / "baselines" / f"{name.lower().replace(' ', '_')}.csv"
+        write_csv(df, path)
+        results[name] = pd.read_csv(path)  # the stored values, as for the runs
+    return results
 
 
 def _finished(files, run) -> bool:
@@ -297,6 +359,9 @@ def write_outputs(result: StudyResult, truth: dict) -> dict[str, Path]:
                       _markdown(result.comparison) + "\n" + _markdown(result.verdicts))
     files["comparison"] = out / "paper_comparison.csv"
     write_csv(result.verdicts, out / "verdicts.csv")
+    write_csv(result.table3, out / "table3_blur_and_fidelity.csv")
+    write_text_atomic(out / "table3_blur_and_fidelity.md", _markdown(result.table3))
+    files["table3"] = out / "table3_blur_and_fidelity.csv"
     files.update(plots.study_figures(result, out))
     files["report"] = out / "REPORT.md"
     write_text_atomic(files["report"], render_report(result, truth, files))
@@ -324,6 +389,14 @@ def render_report(result: StudyResult, truth: dict, files: dict[str, Path]) -> s
         f"`{c.source}`, so magnitudes differ. What should carry over are the orderings "
         "the six observations describe.", "", _markdown(result.comparison),
         "### The paper's observations, checked", "", _markdown(result.verdicts),
+        "## Beyond the paper: blur next to fidelity, and baselines with no learning", "",
+        "Means over the test frames. `abs_rbf_mean`: distance from the truth's blur in "
+        "either direction; `rbf_matched_mean`: RBF after matching each prediction's mean "
+        "and std to its target (var(Lap(a·P)) = a²·var(Lap(P)), so contrast alone moves "
+        "BF); `blurrier_tiles`: share of 25×25 tiles blurrier than the truth; PSNR (dB) "
+        "and SSIM: fidelity. Copying the previous frame scores RBF ≈ 0 while being the "
+        "wrong frame — report RBF together with PSNR/SSIM, never alone.", "",
+        _markdown(result.table3),
         "## Figures", "",
     ]
     for key in ("figure2", "figure3", "figure4"):
@@ -334,5 +407,7 @@ def render_report(result: StudyResult, truth: dict, files: dict[str, Path]) -> s
               "`run.json`",
               "- [table1_blur_factor.csv](table1_blur_factor.csv), "
               "[table2_relative_blur_factor.csv](table2_relative_blur_factor.csv), "
-              "[paper_comparison.csv](paper_comparison.csv), [verdicts.csv](verdicts.csv)", ""]
+              "[paper_comparison.csv](paper_comparison.csv), [verdicts.csv](verdicts.csv), "
+              "[table3_blur_and_fidelity.csv](table3_blur_and_fidelity.csv)",
+              "- `baselines/<name>.csv`: per-frame metrics of each no-learning baseline", ""]
     return "\n".join(lines)

@@ -104,13 +104,14 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         quiet_tensorflow()
-        from .losses import LOSS_NAMES
+        from .losses import canonical_loss_name
         from .models import MODELS
 
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r} (expected one of {', '.join(MODELS)})")
-        if self.loss not in LOSS_NAMES:
-            raise ConfigError(f"unknown loss {self.loss!r} (expected one of {', '.join(LOSS_NAMES)})")
+        if canonical_loss_name(self.loss) != self.loss:
+            raise ConfigError(f"loss {self.loss!r}: use its canonical name "
+                              f"{canonical_loss_name(self.loss)!r}")
         if self.epochs < 1:
             raise ConfigError(f"epochs={self.epochs}: must be a positive integer")
         if self.batch_size < 1:
@@ -122,7 +123,7 @@ class RunConfig:
     @property
     def name(self) -> str:
         """Folder-safe run name, e.g. ``Bi-Directional-MSE``."""
-        return f"{self.model}-{self.loss}".replace("+", "_")
+        return f"{self.model}-{self.loss}".replace("+", "_").replace("@", "_")
 
     def fingerprint(self) -> str:
         """Hash of every field that changes what is computed (not speed settings)."""
@@ -289,6 +290,8 @@ def _load_checkpoint(files: RunFiles):
     """(model, epoch, history) from the last checkpoint, or None if there is none usable."""
     import keras
 
+    from . import blurloss  # noqa: F401  (registers BlurAwareLoss for loading)
+
     state = read_json(files.state)
     if not state or "checkpoint" not in state:
         return None
@@ -316,8 +319,13 @@ def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Exam
 
     files = RunFiles(run_dir)
     if is_done(files, config):
-        report(f"{config.name:<22} already trained; loading {files.model.name}")
-        return keras.models.load_model(files.model, safe_mode=True)
+        try:
+            model = keras.models.load_model(files.model, safe_mode=True)
+        except Exception as exc:  # a corrupt or unsafe model file is retrained, never trusted
+            log.warning("model %s is unusable (%s); training again", files.model, exc)
+        else:
+            report(f"{config.name:<22} already trained; loading {files.model.name}")
+            return model
     meta = read_json(files.config)
     if meta and meta.get("fingerprint") != config.fingerprint():
         shutil.rmtree(files.dir)  # a different configuration: start clean

@@ -176,7 +176,8 @@ def test_each_run_folder(smoke, run_name, test_targets):
     assert np.isfinite(history[["loss", "val_loss"]].to_numpy()).all()
 
     metrics = pd.read_csv(run / "per_frame_metrics.csv")
-    assert list(metrics.columns) == ["frame", "bf_pred", "bf_true", "rbf", "psnr", "ssim"]
+    assert list(metrics.columns) == ["frame", "bf_pred", "bf_true", "rbf", "psnr", "ssim",
+                                     "bf_matched", "rbf_matched", "blurrier_tiles"]
     assert len(metrics) == len(test_targets) == 5  # ceil(0.3 * 14 targets)
     assert metrics["frame"].tolist() == test_targets.tolist()
     assert (metrics["bf_pred"] > 0).all() and (metrics["bf_true"] > 0).all()
@@ -604,3 +605,33 @@ def test_unwritable_results_folder_is_a_config_error(tmp_path):
                          losses=["MSE"], epochs=1)
     with pytest.raises(ConfigError, match="not writable"):
         run_study(config, report=lambda line: None)
+
+
+def test_contrast_matched_columns_equal_an_independent_recomputation(smoke, smoke_frames,
+                                                                    test_targets):
+    """bf_matched: BF after giving each prediction its target's mean and std; checked by
+    rebuilding the prediction's matched version from its own BF (var scales as std²)."""
+    true = smoke_frames[test_targets].astype(np.float64) / 255.0
+    for run_name in RUN_NAMES:
+        m = pd.read_csv(smoke.out / "runs" / run_name / "per_frame_metrics.csv")
+        np.testing.assert_allclose(m["rbf_matched"] + 1.0, m["bf_matched"] / m["bf_true"],
+                                   rtol=1e-8, err_msg=run_name)
+        assert ((m["blurrier_tiles"] >= 0) & (m["blurrier_tiles"] <= 1)).all()
+    assert np.isfinite(true).all()
+
+
+def test_baselines_and_table3_sit_beside_the_autoencoders(smoke, smoke_frames, test_targets):
+    table3 = pd.read_csv(smoke.out / "table3_blur_and_fidelity.csv")
+    baselines = table3[table3["kind"].str.startswith("baseline")]
+    assert baselines["method"].tolist() == ["Copy previous", "Linear blend", "Optical flow"]
+    assert len(table3) == 12 + 3
+    # Copy previous: independently, the prediction is frame t-1 itself.
+    copy = pd.read_csv(smoke.out / "baselines" / "copy_previous.csv")
+    expected_bf = laplace_bf(smoke_frames[test_targets - 1])
+    np.testing.assert_allclose(copy["bf_pred"], expected_bf, rtol=1e-7)
+    # RBF alone rewards the copied frame: closest to the truth's blur of all methods,
+    # while its fidelity is far from perfect.
+    row = table3.set_index("method").loc["Copy previous"]
+    assert row["abs_rbf_mean"] == table3["abs_rbf_mean"].min()
+    assert row["psnr_mean"] < 40
+    assert "table3_blur_and_fidelity.csv" in (smoke.out / "REPORT.md").read_text()

@@ -465,3 +465,16 @@ def test_changed_config_retrains_from_scratch(source, interrupted, baseline, cli
     assert (meta["status"], meta["epochs"]) == ("done", 2)
     assert meta["fingerprint"] == RunConfig(**{**CONV, "epochs": 2}).fingerprint()
     assert leftovers(run_dir) == []
+
+
+def test_blur_aware_loss_trains_checkpoints_and_reloads(clip, tmp_path):
+    """A BASE+BLUR run goes through the same resumable path: its checkpoints and final
+    model hold the custom loss, which must load back (safe mode, registered class)."""
+    first = conv_run(clip, tmp_path / "a", loss="MSE+BLUR@0.5", checkpoint_interval_s=0)
+    assert first.run_dir.name == "a" and "MSE_BLUR_0.5" in RunConfig(
+        **{**CONV, "loss": "MSE+BLUR@0.5"}).name
+    again = conv_run(clip, tmp_path / "a", loss="MSE+BLUR@0.5")
+    assert any("already trained" in m for m in again.messages)
+    np.testing.assert_array_equal(first.predictions, again.predictions)
+    with pytest.raises(ConfigError, match="canonical"):
+        RunConfig(**{**CONV, "loss": "mse+blur"})
