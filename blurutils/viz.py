@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Panel width in inches for one 200x100 frame (height follows the 2:1 aspect).
 PANEL_WIDTH = 2.6
+#: Resolution of figures made of frames: a panel is then about 200 pixels wide, the
+#: frame's own size, which keeps the notebooks' stored images small.
+FRAME_DPI = 80
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _unit(image: np.ndarray) -> np.ndarray:
 def _grid(n_rows: int, n_cols: int, *, width: float = PANEL_WIDTH, aspect: float = 0.5,
           extra_height: float = 0.45):
     plt = _pyplot()
-    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, dpi=FRAME_DPI,
                              figsize=(width * n_cols, (width * aspect + extra_height) * n_rows))
     return fig, axes
 
@@ -154,7 +157,7 @@ def show_crop(image: np.ndarray, box: tuple[int, int, int, int], title: str = ""
     plt = _pyplot()
     arr = np.asarray(image)
     height, width = arr.shape[:2]
-    fig, ax = plt.subplots(figsize=(6.4, 6.4 * height / width + 0.4))
+    fig, ax = plt.subplots(figsize=(5.2, 5.2 * height / width + 0.4), dpi=FRAME_DPI)
     if arr.ndim == 3:
         ax.imshow(arr[..., ::-1])  # OpenCV's BGR -> RGB for display
     else:
@@ -309,7 +312,7 @@ def show_blur_map(images: Mapping[str, np.ndarray], tile: int | tuple[int, int] 
     maps = [local_blur_factor(u, tile) for u in units]
     finite = np.concatenate([m[np.isfinite(m)] for m in maps]) if maps else np.array([])
     lo, hi = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (0.0, 1.0)
-    fig, axes = plt.subplots(len(names), 2, squeeze=False,
+    fig, axes = plt.subplots(len(names), 2, squeeze=False, dpi=FRAME_DPI,
                              figsize=(2 * PANEL_WIDTH + 1.0, (PANEL_WIDTH * 0.5 + 0.5) * len(names)))
     for r, (name, unit, bmap) in enumerate(zip(names, units, maps)):
         _frame(axes[r, 0], unit, name)
