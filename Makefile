@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= quick
 OUT    ?= results
 
-.PHONY: reproduce test lab notebooks clean-results
+.PHONY: reproduce test lab notebooks bench clean-results
 
 # (Re)install when the dependency lists change; creates .venv if missing.
 $(STAMP): requirements.txt pyproject.toml
@@ -26,6 +26,9 @@ test: $(STAMP)        ## the whole test suite
 
 lab: $(STAMP)         ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)       ## benchmarks -> docs/BENCHMARKS.md (about 15 minutes on 2 cores)
+	$(PY) benchmarks/bench.py
 
 clean-results:
 	rm -rf $(OUT)
