@@ -27,6 +27,11 @@ test: $(STAMP)        ## the whole test suite
 lab: $(STAMP)         ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/
 
+notebooks: $(STAMP)   ## re-execute the notebooks in place (their stored outputs)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800 \
+		notebooks/[0-9][0-9]_*.ipynb
+
 bench: $(STAMP)       ## benchmarks -> docs/BENCHMARKS.md (about 15 minutes on 2 cores)
 	$(PY) benchmarks/bench.py
 

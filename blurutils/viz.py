@@ -70,9 +70,11 @@ def _unit(image: np.ndarray) -> np.ndarray:
 
 
 def _grid(n_rows: int, n_cols: int, *, width: float = PANEL_WIDTH, aspect: float = 0.5,
-          extra_height: float = 0.45):
+          extra_height: float = 0.45, constrained: bool = False):
+    """Rows x columns of frame panels; ``constrained`` leaves room for colour bars."""
     plt = _pyplot()
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, dpi=FRAME_DPI,
+                             layout="constrained" if constrained else None,
                              figsize=(width * n_cols, (width * aspect + extra_height) * n_rows))
     return fig, axes
 
@@ -289,13 +291,13 @@ def show_laplacians(images: Mapping[str, np.ndarray], *, limit: float | None = N
     if limit is None:
         limit = float(np.percentile(np.abs(np.concatenate([l.ravel() for l in laps])), 99.5))
         limit = limit if limit > 0 else 1.0
-    fig, axes = _grid(2, len(names), extra_height=0.55)
+    fig, axes = _grid(2, len(names), extra_height=0.55, constrained=True)
     for c, (name, unit, lap) in enumerate(zip(names, units, laps)):
         _frame(axes[0, c], unit, name)
         image = _laplacian_panel(axes[1, c], lap, limit,
                                  f"Laplacian: var {laplacian_variance(unit):.3g}\n"
                                  f"BF {format_bf(blur_factor(unit))}")
-    fig.colorbar(image, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01)
+    fig.colorbar(image, ax=axes[1, :].tolist(), fraction=0.03, label="Laplacian")
     return fig
 
 
@@ -312,8 +314,8 @@ def show_blur_map(images: Mapping[str, np.ndarray], tile: int | tuple[int, int] 
     maps = [local_blur_factor(u, tile) for u in units]
     finite = np.concatenate([m[np.isfinite(m)] for m in maps]) if maps else np.array([])
     lo, hi = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (0.0, 1.0)
-    fig, axes = plt.subplots(len(names), 2, squeeze=False, dpi=FRAME_DPI,
-                             figsize=(2 * PANEL_WIDTH + 1.0, (PANEL_WIDTH * 0.5 + 0.5) * len(names)))
+    fig, axes = plt.subplots(len(names), 2, squeeze=False, dpi=FRAME_DPI, layout="constrained",
+                             figsize=(2 * PANEL_WIDTH + 1.0, (PANEL_WIDTH * 0.5 + 0.6) * len(names)))
     for r, (name, unit, bmap) in enumerate(zip(names, units, maps)):
         _frame(axes[r, 0], unit, name)
         logmap = np.log10(np.where(np.isfinite(bmap), bmap, 10 ** hi))
@@ -325,10 +327,11 @@ def show_blur_map(images: Mapping[str, np.ndarray], tile: int | tuple[int, int] 
         for i, j in zip(*np.nonzero(~np.isfinite(bmap))):
             ax.add_patch(_hatch(j * tw, i * th, tw, th))
         whole = blur_factor(unit)
-        ax.set_title(f"local BF (log10), {th}x{tw} tiles; whole frame {format_bf(whole)}",
+        ax.set_title(f"local BF of {th}x{tw} tiles\n(whole frame: BF {format_bf(whole)})",
                      fontsize=9)
         ax.set_axis_off()
-    fig.colorbar(image, ax=axes[:, 1].tolist(), fraction=0.04, pad=0.02, label="log10 BF")
+    fig.colorbar(image, ax=axes[:, 1].tolist(), shrink=min(1.0, 0.4 + 0.15 * len(names)),
+                 label="log10 BF")
     return fig
 
 
@@ -350,7 +353,7 @@ def show_test_frame(frames: np.ndarray, pred: Predictions, row: int) -> "Figure"
     inputs = [int(i) for i in pred.examples.inputs[row]]
     truth = _unit(frames[target])
     image = _unit(pred.frames[row])
-    fig, axes = _grid(2, 4, extra_height=0.55)
+    fig, axes = _grid(2, 4, extra_height=0.55, constrained=True)
     for c in range(2):
         if c < len(inputs):
             _frame(axes[0, c], frames[inputs[c]], f"input: frame {inputs[c]}")
@@ -366,7 +369,7 @@ def show_test_frame(frames: np.ndarray, pred: Predictions, row: int) -> "Figure"
     error = axes[1, 2].imshow(np.abs(image - truth), cmap="viridis", vmin=0.0, vmax=0.5)
     axes[1, 2].set_title("|prediction - truth|", fontsize=9)
     axes[1, 2].set_axis_off()
-    fig.colorbar(error, ax=axes[1, 2], fraction=0.03, pad=0.02)
+    fig.colorbar(error, ax=axes[1, 2], fraction=0.05)
     axes[1, 3].set_axis_off()
     rbf = relative_blur_factor(image, truth)
     axes[1, 3].text(0.02, 0.5, f"{pred.name}\ntest example {row}\n\nBF truth  {format_bf(bf_true)}"

@@ -1,0 +1,172 @@
+"""blurutils.viz: the notebooks' pictures draw what they say, with numbers from metrics."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from blurutils import viz  # noqa: E402
+from blurutils.metrics import blur_factor, relative_blur_factor  # noqa: E402
+from blurutils.pairs import examples_for  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    """Ten textured uint8 frames, 100 x 200, each a little shifted."""
+    rng = np.random.default_rng(3)
+    base = (rng.random((100, 220)) * 255).astype(np.uint8)
+    return np.stack([base[:, i:i + 200] for i in range(10)])
+
+
+@pytest.fixture(scope="module")
+def preds(frames: np.ndarray) -> list[viz.Predictions]:
+    test = examples_for("forward", np.array([2, 5, 8]))
+    smooth = np.full((3, 100, 200), 0.5, dtype=np.float32)
+    smooth[:, 40:60, 50:150] = 0.6
+    copy = frames[test.inputs[:, 0]].astype(np.float32) / 255
+    return [viz.Predictions("Forward-MSE", test, smooth), viz.Predictions("Forward-CP", test, copy)]
+
+
+def _titles(fig) -> list[str]:
+    return [ax.get_title() for ax in fig.axes]
+
+
+def test_predictions_must_match_examples(frames: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="2 predictions for 3 examples"):
+        viz.Predictions("x", examples_for("forward", np.array([1, 2, 3])), np.zeros((2, 100, 200)))
+
+
+def test_show_frames_grid_and_titles(frames: np.ndarray) -> None:
+    fig = viz.show_frames(frames[:5], [f"f{i}" for i in range(5)], ncols=3, suptitle="strip")
+    assert len(fig.axes) == 6                       # 2 rows x 3, the last one blank
+    assert _titles(fig)[:5] == ["f0", "f1", "f2", "f3", "f4"]
+    assert not fig.axes[5].axison
+    image = fig.axes[0].get_images()[0]
+    assert image.get_clim() == (0.0, 1.0)           # uint8 shown on the [0, 1] scale
+    with pytest.raises(ValueError):
+        viz.show_frames([])
+
+
+def test_show_crop_draws_the_box() -> None:
+    raw = np.zeros((72, 128, 3), dtype=np.uint8)
+    fig = viz.show_crop(raw, (0, 4, 128, 64))
+    (box,) = fig.axes[0].patches
+    assert (box.get_width(), box.get_height()) == (128, 64)
+    assert "x=0, y=4, 128x64" in fig.axes[0].get_title()
+
+
+def test_show_split_counts_roles() -> None:
+    fig = viz.show_split(12, np.array([1, 2, 3, 5, 6, 7, 9]), np.array([4, 8, 10]))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["input only (2)", "train target (7)", "test target (3)"]
+
+
+def test_model_table_sums_to_the_parameter_count() -> None:
+    from blurutils.training import quiet_tensorflow
+
+    quiet_tensorflow()
+    from blurutils.models import build_conv_autoencoder
+
+    model = build_conv_autoencoder(16)
+    table = viz.model_table(model)
+    assert int(table["params"].sum()) == model.count_params() == 7265
+    assert table["output_shape"].iloc[-1] == "(batch, 100, 200, 1)"
+    assert list(table.columns) == ["layer", "kind", "output_shape", "params"]
+
+
+def test_show_history_one_or_many_runs() -> None:
+    h = pd.DataFrame(dict(epoch=[1, 2, 3], loss=[0.3, 0.2, 0.1], val_loss=[0.35, 0.25, 0.2]))
+    assert len(viz.show_history(h).axes[0].lines) == 2
+    fig = viz.show_history({"a": h, "b": h})
+    assert len(fig.axes[0].lines) == 4
+
+
+def test_show_predictions_titles_carry_bf_and_rbf(frames, preds) -> None:
+    fig = viz.show_predictions(frames, preds, rows=[1])
+    titles = _titles(fig)
+    assert titles[0] == "input: frame 4"
+    assert titles[1] == f"truth: frame 5\nBF {viz.format_bf(blur_factor(frames[5]))}"
+    rbf = relative_blur_factor(preds[0].frames[1], frames[5].astype(np.float32) / 255)
+    assert titles[2] == (f"Forward-MSE\nBF {viz.format_bf(blur_factor(preds[0].frames[1]))}, "
+                         f"RBF {rbf:+.2f}")
+    assert len(viz.show_predictions(frames, preds[0], n=3).axes) == 9
+
+
+def test_show_predictions_refuses_mismatched_targets(frames, preds) -> None:
+    other = viz.Predictions("Other", examples_for("forward", np.array([2, 6, 8])), preds[0].frames)
+    with pytest.raises(ValueError, match="predicts frame 6"):
+        viz.show_predictions(frames, [preds[0], other], rows=[1])
+
+
+def test_show_laplacians_numbers_come_from_metrics(frames) -> None:
+    flat = np.full((100, 200), 0.5)
+    fig = viz.show_laplacians({"frame": frames[0], "flat": flat})
+    titles = _titles(fig)
+    assert titles[:2] == ["frame", "flat"]
+    assert titles[2].endswith(f"BF {viz.format_bf(blur_factor(frames[0]))}")
+    assert titles[3] == "Laplacian: var 0\nBF inf"
+
+
+def test_show_blur_map_hatches_flat_tiles(frames) -> None:
+    image = frames[0].astype(np.float32) / 255
+    image[:50, :50] = 0.5       # the top-left tile and its neighbours flat: that tile has BF = inf
+    fig = viz.show_blur_map({"frame": image}, tile=25)
+    heat = fig.axes[1]
+    assert heat.get_images()[0].get_array().shape == (4, 8)
+    assert len(heat.patches) == 1
+    assert "25x25 tiles" in heat.get_title()
+
+
+def test_show_test_frame_and_bounds(frames, preds) -> None:
+    fig = viz.show_test_frame(frames, preds[1], 0)
+    text = fig.axes[7].texts[0].get_text()
+    assert "Forward-CP" in text and "RBF" in text and "PSNR" in text
+    assert _titles(fig)[0] == "input: frame 1"
+    with pytest.raises(IndexError):
+        viz.show_test_frame(frames, preds[1], 3)
+
+
+def test_frame_browser_builds_headless(frames, preds) -> None:
+    browser = viz.frame_browser(frames, preds)
+    slider, dropdown = browser.children[:2]
+    assert (slider.min, slider.max, slider.value) == (0, 2, 0)
+    assert list(dropdown.options) == ["Forward-MSE", "Forward-CP"]
+    slider.value = 2                                   # redraws without error
+    dropdown.value = "Forward-CP"
+    with pytest.raises(ValueError):
+        viz.frame_browser(frames, [])
+
+
+def test_format_bf_and_report_filter() -> None:
+    assert viz.format_bf(math.inf) == "inf"
+    assert viz.format_bf(52.714) == "52.7"
+    lines: list[str] = []
+    keep = viz.last_epoch_only(10, lines.append)
+    for line in ["132 frames of sample", "Forward-MSE            epoch  9/10  loss 1",
+                 "Forward-MSE            epoch 10/10  loss 1", "Conv-CP already done"]:
+        keep(line)
+    assert lines == ["132 frames of sample", "Forward-MSE            epoch 10/10  loss 1",
+                     "Conv-CP already done"]
+
+
+def test_display_path_hides_machine_folders(tmp_path, monkeypatch) -> None:
+    from blurutils.paths import REPO_DIR
+
+    monkeypatch.setenv("BLURUTILS_RESULTS_DIR", str(tmp_path / "res"))
+    assert viz.display_path(tmp_path / "res" / "notebooks" / "x") == "results/notebooks/x"
+    assert viz.display_path(REPO_DIR / "notebooks" / "a.ipynb") == "notebooks/a.ipynb"
+    assert viz.display_path(tmp_path / "elsewhere" / "clip.mp4") == "clip.mp4"
