@@ -59,6 +59,16 @@ def _as_batch(images: Any, name: str = "images") -> tuple[np.ndarray, bool]:
     return batch, single
 
 
+def _as_pair(pred: Any, true: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Validate a prediction and its truth: same shape, each a valid image or batch."""
+    p_batch, single = _as_batch(pred, "pred")
+    t_batch, _ = _as_batch(true, "true")
+    if p_batch.shape != t_batch.shape:
+        raise MetricInputError(
+            f"pred and true: shapes {np.shape(pred)} and {np.shape(true)} differ")
+    return p_batch, t_batch, single
+
+
 def _laplacian_one(image: np.ndarray) -> np.ndarray:
     """OpenCV's 5-point Laplacian of one image with reflected borders (scipy's 'reflect')."""
     if image.dtype not in _LAPLACIAN_DEPTH:
@@ -120,11 +130,7 @@ def relative_blur_factor(pred: Any, true: Any) -> np.ndarray | float:
     ``inf`` when the prediction is constant but the truth is not; ``nan`` when both are
     constant (no edges to compare).
     """
-    p_batch, _ = _as_batch(pred, "pred")
-    t_batch, _ = _as_batch(true, "true")
-    if p_batch.shape != t_batch.shape:
-        raise MetricInputError(
-            f"pred and true: shapes {np.shape(pred)} and {np.shape(true)} differ")
+    p_batch, t_batch, _ = _as_pair(pred, true)
     var_p = laplacian_variance(pred)
     var_t = laplacian_variance(true)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -166,10 +172,7 @@ def local_blur_factor(images: Any, tile: int | tuple[int, int] = (25, 25)) -> np
 
 def psnr(pred: Any, true: Any) -> np.ndarray | float:
     """Peak signal-to-noise ratio in dB per image, data range 1 (``inf`` if identical)."""
-    p_batch, single = _as_batch(pred, "pred")
-    t_batch, _ = _as_batch(true, "true")
-    if p_batch.shape != t_batch.shape:
-        raise MetricInputError(f"pred and true: shapes {p_batch.shape} and {t_batch.shape} differ")
+    p_batch, t_batch, single = _as_pair(pred, true)
     p = _to_unit_float(p_batch)
     t = _to_unit_float(t_batch)
     mse = ((p - t) ** 2).mean(axis=(1, 2))
@@ -182,10 +185,7 @@ def ssim(pred: Any, true: Any) -> np.ndarray | float:
     """Structural similarity per image (scikit-image, Gaussian window, data range 1)."""
     from skimage.metrics import structural_similarity
 
-    p_batch, single = _as_batch(pred, "pred")
-    t_batch, _ = _as_batch(true, "true")
-    if p_batch.shape != t_batch.shape:
-        raise MetricInputError(f"pred and true: shapes {p_batch.shape} and {t_batch.shape} differ")
+    p_batch, t_batch, single = _as_pair(pred, true)
     out = np.array([
         structural_similarity(_to_unit_float(p), _to_unit_float(t), data_range=1.0,
                               gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
@@ -246,11 +246,7 @@ def match_contrast(pred: Any, true: Any, *, clip: bool = False) -> np.ndarray:
     observation 1) only by doing so.  Measuring BF on ``match_contrast(pred, true)``
     removes that effect and leaves the blur of the edges themselves.
     """
-    p_batch, single = _as_batch(pred, "pred")
-    t_batch, _ = _as_batch(true, "true")
-    if p_batch.shape != t_batch.shape:
-        raise MetricInputError(
-            f"pred and true: shapes {np.shape(pred)} and {np.shape(true)} differ")
+    p_batch, t_batch, single = _as_pair(pred, true)
     p = _to_unit_float(p_batch)
     t = _to_unit_float(t_batch)
     p_mean = p.mean(axis=(1, 2), keepdims=True)
@@ -278,11 +274,7 @@ def local_relative_blur_factor(pred: Any, true: Any,
     paper's conclusion asks for: a frame can have a global RBF near 0 while some of its
     regions are much blurrier and others sharper.
     """
-    p_batch, _ = _as_batch(pred, "pred")
-    t_batch, _ = _as_batch(true, "true")
-    if p_batch.shape != t_batch.shape:
-        raise MetricInputError(
-            f"pred and true: shapes {np.shape(pred)} and {np.shape(true)} differ")
+    p_batch, t_batch, _ = _as_pair(pred, true)
     bf_pred = local_blur_factor(pred, tile)
     bf_true = local_blur_factor(true, tile)
     with np.errstate(divide="ignore", invalid="ignore"):
