@@ -109,9 +109,8 @@ def bench_training(report: Report, n_frames: int, repeats: int, models: list[str
     from blurutils.losses import get_loss
     from blurutils.models import build_model, make_optimizer, model_spec
     from blurutils.pairs import examples_for, split_targets
-    from blurutils.training import make_dataset, steps_per_epoch
-
     from blurutils.frames import load_frames
+    from blurutils.training import make_dataset, steps_per_epoch
 
     frames = load_frames("sample")
     if n_frames > len(frames):  # tile the clip to the size asked for
@@ -146,9 +145,8 @@ def bench_training(report: Report, n_frames: int, repeats: int, models: list[str
         x = frames[train.inputs].transpose(0, 2, 3, 1).astype("float32") / 255.0
         y = frames[train.targets][..., None].astype("float32") / 255.0
 
-        it = iter(range(repeats + 1))
         ours_rates, plain_rates = [], []
-        for r in it:
+        for r in range(repeats + 1):
             t_o = timed(lambda: ours.fit(ds, epochs=r + 1, initial_epoch=r,
                                          steps_per_epoch=steps, verbose=0, shuffle=False))
             t_p = timed(lambda: plain.fit(x, y, batch_size=bs, epochs=1, verbose=0))

@@ -244,7 +244,7 @@ def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> 
     from .frames import load_frames
     from .models import model_spec
     from .pairs import examples_for, split_targets
-    from .training import RunConfig, RunFiles, data_fingerprint, predict, train_run
+    from .training import RunConfig, RunFiles, data_fingerprint, is_done, predict, train_run
 
     started = time.perf_counter()
     out = Path(config.out)
@@ -277,7 +277,7 @@ def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> 
         files = RunFiles(out / "runs" / run.name)
         train = examples_for(spec.direction, split.train)
         test = examples_for(spec.direction, split.test)
-        df = read_metrics(files.metrics) if _finished(files, run) else None
+        df = read_metrics(files.metrics) if is_done(files, run) else None
         if df is None:
             model = train_run(run, frames, train, test, files.dir, report=report)
             df = frame_metrics(predict(model, frames, test), frames[test.targets], test.targets)
@@ -338,12 +338,6 @@ def run_baselines(names: list[str], frames: np.ndarray, targets: np.ndarray,
         write_csv(df, path)
         results[name] = pd.read_csv(path)  # the stored values, as for the runs
     return results
-
-
-def _finished(files, run) -> bool:
-    from .training import is_done
-
-    return is_done(files, run)
 
 
 def _prepare_out(out: Path) -> None:
