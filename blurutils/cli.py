@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import BlurUtilsError
+from .errors import BlurUtilsError, ConfigError
+from .isolation import WorkerKilled
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -49,6 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="length of the synthetic clip (default 12000)")
         p.add_argument("--seed", type=int, default=None, help="seed of the synthetic clip")
 
+    def add_study_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--profile", default=None, help="smoke | quick (default) | paper")
+        p.add_argument("--config", default=None, help="YAML file with settings (see "
+                                                      "config.yaml in any results folder)")
+        p.add_argument("--source", default=None,
+                       help="sample | synthetic | a video path | a URL")
+        p.add_argument("--out", default=None, help="results folder (default results/)")
+        p.add_argument("--models", default=None, help="comma-separated subset of "
+                       "Backward,Forward,Bi-Directional,Convolutional")
+        p.add_argument("--losses", default=None, help="comma-separated subset of MSE,MSLE,CP "
+                       "(or BASE+BLUR[@lambda] for the blur-aware loss)")
+        p.add_argument("--epochs", type=_positive_int, default=None)
+        p.add_argument("--max-frames", type=_positive_int, default=None)
+        p.add_argument("--synthetic-frames", type=_positive_int, default=None)
+        p.add_argument("--seed", type=int, default=None)
+        p.add_argument("--split", default=None, help="random (paper) | blocked")
+        p.add_argument("--conv-filters", type=_positive_int, default=None)
+
     p = sub.add_parser("fetch", help="resolve a source to a local video file and print its path")
     add_source_options(p)
 
@@ -69,20 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run the study (12 runs) and write tables, "
                                          "figures and REPORT.md")
-    p.add_argument("--profile", default=None, help="smoke | quick (default) | paper")
-    p.add_argument("--config", default=None, help="YAML file with settings (see config.yaml "
-                                                  "in any results folder)")
-    p.add_argument("--source", default=None, help="sample | synthetic | a video path | a URL")
-    p.add_argument("--out", default=None, help="results folder (default results/)")
-    p.add_argument("--models", default=None,
-                   help="comma-separated subset of Backward,Forward,Bi-Directional,Convolutional")
-    p.add_argument("--losses", default=None, help="comma-separated subset of MSE,MSLE,CP")
-    p.add_argument("--epochs", type=_positive_int, default=None)
-    p.add_argument("--max-frames", type=_positive_int, default=None)
-    p.add_argument("--synthetic-frames", type=_positive_int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--split", default=None, help="random (paper) | blocked")
-    p.add_argument("--conv-filters", type=_positive_int, default=None)
+    add_study_options(p)
+    p.add_argument("--compat", default=None,
+                   help="reproduce the authors' code: fillnet (all six quirks), or some of "
+                        "pairs,backward,bidirectional,reshape,conv_loss,conv_frames "
+                        "(letters a-f also work); default: the paper's text")
+    p = sub.add_parser("audit", help="run the study with the authors' quirks all on, each "
+                                     "alone off and all off; write audit.csv/.md")
+    add_study_options(p)
     p = sub.add_parser("interpolate", help="double a clip's frame rate with a trained "
                                            "Bi-Directional model or a baseline; writes "
                                            "MP4, GIF and a side-by-side strip")
@@ -165,14 +179,13 @@ def cmd_blur(args: argparse.Namespace) -> None:
               f"{local.shape[-2:]}; median over tiles {summarize(local)['median']:.4g}")
 
 
-def cmd_reproduce(args: argparse.Namespace) -> None:
+def _study_config(args: argparse.Namespace, **extra):
     from .config import load_config, make_config
-    from .study import run_study
 
     overrides = dict(source=args.source, out=args.out, models=args.models, losses=args.losses,
                      epochs=args.epochs, max_frames=args.max_frames,
                      synthetic_frames=args.synthetic_frames, seed=args.seed, split=args.split,
-                     conv_filters=args.conv_filters)
+                     conv_filters=args.conv_filters, **extra)
     if args.config:
         config = load_config(args.config, profile=args.profile, **overrides)
     else:
@@ -180,6 +193,13 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from .training import quiet_tensorflow
 
     quiet_tensorflow()
+    return config
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from .study import run_study
+
+    config = _study_config(args, compat=args.compat)
     print(f"blurutils reproduce: profile {config.profile}, source {config.source}, "
           f"{len(config.models)} models x {len(config.losses)} losses -> {config.out}/",
           flush=True)
@@ -261,8 +281,25 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
               f"mean SSIM {m['ssim'].mean():.3f}")
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    from .audit import run_audit
+
+    config = _study_config(args)
+    if config.compat:
+        raise ConfigError("audit: the config sets compat; the audit chooses the quirks itself "
+                          "(remove compat from the config)")
+    print(f"blurutils audit: profile {config.profile}, source {config.source}: 8 variants of "
+          f"{len(config.models)} models x {len(config.losses)} losses -> {config.out}/",
+          flush=True)
+    result = run_audit(config, report=lambda line: print(line, flush=True))
+    print("\nDoes each of the paper's findings survive once the quirks are removed?")
+    for row in result.findings.itertuples():
+        print(f"  {row.observation:<6} survives: {row.survives:<10} {row.verdict}")
+    print(f"\nDone in {result.seconds:.0f} s. Audit: {result.files['markdown']}")
+
+
 COMMANDS = {"fetch": cmd_fetch, "frames": cmd_frames, "blur": cmd_blur,
-            "reproduce": cmd_reproduce, "interpolate": cmd_interpolate}
+            "reproduce": cmd_reproduce, "audit": cmd_audit, "interpolate": cmd_interpolate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,6 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         COMMANDS[args.command](args)
+    except WorkerKilled as exc:  # not the user's input: the machine (memory?) or a kill
+        if debug:
+            raise
+        print(f"blurutils {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except BlurUtilsError as exc:
         if debug:
             raise

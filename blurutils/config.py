@@ -48,6 +48,9 @@ class StudyConfig:
     conv_jit_compile: bool = False    # XLA: ~2-4x slower for the conv model at batch 1
     conv_steps_per_execution: int = 32  # batch-1 steps per call: ~2x faster, same result
     checkpoint_interval_s: float = 30.0  # 0: checkpoint after every epoch
+    compat: list[str] = field(default_factory=list)  # the authors' quirks (blurutils.compat)
+    isolate_runs: bool = True         # each run in a fresh process: memory back after each
+    keep_models: bool = True          # keep runs/*/model.keras (170 MB per dense model)
     out: str = "results"
 
     def __post_init__(self) -> None:
@@ -60,6 +63,9 @@ class StudyConfig:
         self.models = [model_spec(m).name for m in _as_list(self.models, "models")]
         self.losses = [_loss_name(name) for name in _as_list(self.losses, "losses")]
         self.baselines = _baseline_names(self.baselines)
+        from .compat import parse_compat
+
+        self.compat = list(parse_compat(self.compat))
         for name in ("epochs", "dense_batch_size", "conv_batch_size", "conv_filters",
                      "frame_step", "synthetic_frames", "conv_steps_per_execution"):
             if getattr(self, name) < 1:

@@ -11,7 +11,8 @@ lookup.
 Points: ``frame`` (a frame decoded), ``batch`` (a training step finished),
 ``checkpoint`` (a checkpoint file saved, its state file not yet), ``run`` (a run's
 results saved, the next run not started), ``write`` (an atomic write done, not yet
-renamed into place).
+renamed into place).  Counts are per process: each run's worker process
+(:mod:`blurutils.isolation`) inherits the setting and counts from zero.
 """
 
 from __future__ import annotations

@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 #: Frame size used throughout the study: (height, width) = 100 rows x 200 columns.
 FRAME_HEIGHT, FRAME_WIDTH = 100, 200
 FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
+#: Frame formats: (height, width) and resampling.  ``paper`` is the study's; the
+#: authors' code loaded the convolutional model's frames as ``fillnet_conv`` (200 tall,
+#: 100 wide, nearest neighbour: ``shared/reference/README.md``, item 6).
+FRAME_FORMATS: dict[str, tuple[tuple[int, int], int]] = {
+    "paper": (FRAME_SHAPE, cv2.INTER_AREA),
+    "fillnet_conv": ((FRAME_WIDTH, FRAME_HEIGHT), cv2.INTER_NEAREST),
+}
 #: Bump when preprocessing changes, so stale caches are not trusted.
 _PIPELINE_VERSION = 1
 #: A video may decode a few frames fewer than its header promises without being broken.
@@ -48,13 +55,26 @@ def crop_box(width: int, height: int, aspect: float = FRAME_WIDTH / FRAME_HEIGHT
     return (width - w) // 2, (height - h) // 2, w, h
 
 
-def preprocess_frame(bgr: np.ndarray) -> np.ndarray:
-    """One decoded BGR (or grey) frame -> uint8 greyscale (100, 200): crop, grey, resize."""
+def frame_format(name: str) -> tuple[tuple[int, int], int]:
+    """``(shape, cv2 interpolation)`` of a named frame format (see ``FRAME_FORMATS``)."""
+    try:
+        return FRAME_FORMATS[name]
+    except KeyError:
+        raise FrameError(f"unknown frame format {name!r} "
+                         f"(expected one of {', '.join(FRAME_FORMATS)})") from None
+
+
+def preprocess_frame(bgr: np.ndarray, layout: str = "paper") -> np.ndarray:
+    """One decoded BGR (or grey) frame -> uint8 greyscale (100, 200): crop, grey, resize.
+
+    ``layout="fillnet_conv"`` gives the authors' conv-model frames instead (200, 100).
+    """
+    (out_h, out_w), interpolation = frame_format(layout)
     height, width = bgr.shape[:2]
     x, y, w, h = crop_box(width, height)
     view = bgr[y:y + h, x:x + w]
     grey = cv2.cvtColor(view, cv2.COLOR_BGR2GRAY) if view.ndim == 3 else view
-    return cv2.resize(grey, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_AREA)
+    return cv2.resize(grey, (out_w, out_h), interpolation=interpolation)
 
 
 def to_unit_float(frames: np.ndarray) -> np.ndarray:
@@ -92,15 +112,17 @@ def _check_file(path: Path) -> None:
 
 def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int = 1,
                    start: float | None = None, end: float | None = None,
-                   progress: bool | None = None) -> np.ndarray:
+                   progress: bool | None = None, layout: str = "paper") -> np.ndarray:
     """Decode a video and return its preprocessed frames, uint8 (N, 100, 200).
 
+    (``layout="fillnet_conv"``: (N, 200, 100), the authors' conv-model frames.)
     ``step`` keeps every step-th frame; ``start``/``end`` are times in seconds;
     ``max_frames`` caps the number of frames kept.  Raises :class:`FrameError` for
     files that are missing, empty, not video, truncated, too small or too short.
     """
     path = Path(path)
     _check_options(max_frames, step, start, end)
+    shape, _ = frame_format(layout)
     info = probe_video(path)
     x, y, w, h = crop_box(info["width"], info["height"])
     if w < FRAME_WIDTH or h < FRAME_HEIGHT:
@@ -114,7 +136,7 @@ def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int
     last = min(header, stop) if (header > 0 and stop is not None) else (stop or header)
     expected = max(0, (last - first + step - 1) // step) if last else 0
     capacity = min(expected, max_frames) if max_frames else expected
-    frames = np.empty((max(capacity, 16), FRAME_HEIGHT, FRAME_WIDTH), dtype=np.uint8)
+    frames = np.empty((max(capacity, 16), *shape), dtype=np.uint8)
 
     from tqdm.auto import tqdm
 
@@ -139,7 +161,7 @@ def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int
             if wanted:
                 if kept == len(frames):
                     frames = np.concatenate([frames, np.empty_like(frames)])
-                frames[kept] = preprocess_frame(bgr)
+                frames[kept] = preprocess_frame(bgr, layout)
                 kept += 1
                 bar.update(1)
                 crash_point("frame")
@@ -178,16 +200,20 @@ def cache_path(video: Path | str, **options: Any) -> Path:
     """
     video = Path(video).resolve()
     stat = video.stat()
+    options = dict(options)
+    if options.get("layout", "paper") == "paper":
+        options.pop("layout", None)  # the study's frames keep the keys they always had
+    shape, _ = frame_format(options.get("layout", "paper"))
     key = json.dumps(dict(file=str(video), size=stat.st_size, mtime_ns=stat.st_mtime_ns,
-                          version=_PIPELINE_VERSION, shape=FRAME_SHAPE,
+                          version=_PIPELINE_VERSION, shape=shape,
                           **{k: options.get(k) for k in sorted(options)}), sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in video.stem)[:40]
     return frames_dir() / f"{stem}-{digest}.npy"
 
 
-def read_cache(path: Path) -> np.ndarray | None:
-    """Load a frame cache if it is a valid uint8 (N, 100, 200) array, else delete it."""
+def read_cache(path: Path, shape: tuple[int, int] = FRAME_SHAPE) -> np.ndarray | None:
+    """Load a frame cache if it is a valid uint8 (N, *shape) array, else delete it."""
     if not path.is_file():
         return None
     try:
@@ -196,7 +222,7 @@ def read_cache(path: Path) -> np.ndarray | None:
         log.warning("frame cache %s is unreadable (%s); rebuilding it", path.name, exc)
         path.unlink(missing_ok=True)
         return None
-    if frames.dtype != np.uint8 or frames.ndim != 3 or frames.shape[1:] != FRAME_SHAPE \
+    if frames.dtype != np.uint8 or frames.ndim != 3 or frames.shape[1:] != tuple(shape) \
             or len(frames) < 3:
         log.warning("frame cache %s holds %s %s, not frames; rebuilding it",
                     path.name, frames.dtype, frames.shape)
@@ -207,7 +233,7 @@ def read_cache(path: Path) -> np.ndarray | None:
 
 def load_frames(source: str | os.PathLike = "sample", *, max_frames: int | None = None,
                 step: int = 1, start: float | None = None, end: float | None = None,
-                cache: bool = True, progress: bool | None = None,
+                cache: bool = True, progress: bool | None = None, layout: str = "paper",
                 **source_options: Any) -> np.ndarray:
     """Frames of a source, preprocessed to uint8 (N, 100, 200), from the cache if present.
 
@@ -215,19 +241,21 @@ def load_frames(source: str | os.PathLike = "sample", *, max_frames: int | None 
     video file path or an http(s) URL (see :func:`blurutils.sources.resolve_source`,
     which also takes ``source_options`` such as ``n_frames`` and ``seed`` for the
     synthetic video).  The cache is written atomically, so an interrupted run never
-    leaves a file that is later trusted.
+    leaves a file that is later trusted.  ``layout`` names a frame format
+    (``FRAME_FORMATS``; ``paper`` unless reproducing the authors' conv frames).
     """
     from .sources import resolve_source
 
     _check_options(max_frames, step, start, end)
+    shape, _ = frame_format(layout)
     video = resolve_source(source, **source_options)
     options = dict(max_frames=max_frames, step=step, start=start, end=end)
-    target = cache_path(video, **options)
+    target = cache_path(video, layout=layout, **options)
     if cache:
-        frames = read_cache(target)
+        frames = read_cache(target, shape)
         if frames is not None:
             return frames
-    frames = extract_frames(video, progress=progress, **options)
+    frames = extract_frames(video, progress=progress, layout=layout, **options)
     if cache:
         with atomic_path(target) as tmp:
             np.save(tmp, frames, allow_pickle=False)

@@ -32,6 +32,7 @@ def cosine_proximity(y_true, y_pred):
     return -ops.sum(t * p, axis=-1)
 
 
+@keras.saving.register_keras_serializable(package="blurutils")
 def last_axis_cosine_proximity(y_true, y_pred):
     """The authors' behaviour: cosine along the last axis only (Keras' default axis).
 

@@ -24,7 +24,7 @@ import keras
 from keras import layers
 
 from .errors import ConfigError
-from .frames import FRAME_HEIGHT, FRAME_WIDTH
+from .frames import FRAME_SHAPE
 
 
 @dataclass(frozen=True)
@@ -64,25 +64,35 @@ def _normalise(name: str) -> str:
     return "".join(c for c in name.lower() if c.isalnum())
 
 
-def build_dense_autoencoder(n_inputs: int = 1, name: str = "Forward") -> keras.Model:
+def build_dense_autoencoder(n_inputs: int = 1, name: str = "Forward",
+                            frame_shape: tuple[int, int] = FRAME_SHAPE) -> keras.Model:
     """Multilayer autoencoder: ``n_inputs`` flattened frames -> one frame."""
-    inputs = keras.Input((FRAME_HEIGHT, FRAME_WIDTH, n_inputs), name="frames")
+    height, width = frame_shape
+    inputs = keras.Input((height, width, n_inputs), name="frames")
     # Channels first before flattening, so two frames are concatenated whole
     # ([frame t-1 | frame t+1], 40,000 values) as in the paper.
     x = layers.Permute((3, 1, 2), name="frames_first")(inputs)
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(DENSE_UNITS):
         x = layers.Dense(units, activation="relu", name=f"dense_{i}_{units}")(x)
-    x = layers.Dense(FRAME_HEIGHT * FRAME_WIDTH, activation="sigmoid", name="pixels")(x)
-    outputs = layers.Reshape((FRAME_HEIGHT, FRAME_WIDTH, 1), name="frame")(x)
+    x = layers.Dense(height * width, activation="sigmoid", name="pixels")(x)
+    outputs = layers.Reshape((height, width, 1), name="frame")(x)
     return keras.Model(inputs, outputs, name=_normalise(name) + "_mlae")
 
 
-def build_conv_autoencoder(filters: int = 16, name: str = "Convolutional") -> keras.Model:
-    """Convolutional autoencoder: one frame -> next frame, ``filters`` per conv layer."""
+def build_conv_autoencoder(filters: int = 16, name: str = "Convolutional",
+                           frame_shape: tuple[int, int] = FRAME_SHAPE) -> keras.Model:
+    """Convolutional autoencoder: one frame -> next frame, ``filters`` per conv layer.
+
+    ``frame_shape`` (height, width) must be divisible by 4 (two 2x poolings); the
+    authors' frames for this model were (200, 100) (``blurutils.compat``, quirk f).
+    """
     if filters < 1:
         raise ConfigError(f"conv filters={filters}: must be a positive integer")
-    inputs = keras.Input((FRAME_HEIGHT, FRAME_WIDTH, 1), name="frames")
+    if any(side % 4 for side in frame_shape):
+        raise ConfigError(f"conv frame shape {tuple(frame_shape)}: both sides must be "
+                          "divisible by 4 (two 2x2 poolings, then two 2x upsamplings)")
+    inputs = keras.Input((*frame_shape, 1), name="frames")
     x = layers.Conv2D(filters, 3, activation="relu", padding="same", name="enc_conv1")(inputs)
     x = layers.MaxPooling2D(2, padding="same", name="enc_pool1")(x)
     x = layers.Conv2D(filters, 3, activation="relu", padding="same", name="enc_conv2")(x)
@@ -95,12 +105,13 @@ def build_conv_autoencoder(filters: int = 16, name: str = "Convolutional") -> ke
     return keras.Model(inputs, outputs, name="convolutional_ae")
 
 
-def build_model(name: str, *, conv_filters: int = 16) -> keras.Model:
+def build_model(name: str, *, conv_filters: int = 16,
+                frame_shape: tuple[int, int] = FRAME_SHAPE) -> keras.Model:
     """Build the named model (``Forward``, ``Backward``, ``Bi-Directional``, ``Convolutional``)."""
     spec = model_spec(name)
     if spec.kind == "conv":
-        return build_conv_autoencoder(conv_filters, spec.name)
-    return build_dense_autoencoder(spec.n_inputs, spec.name)
+        return build_conv_autoencoder(conv_filters, spec.name, tuple(frame_shape))
+    return build_dense_autoencoder(spec.n_inputs, spec.name, tuple(frame_shape))
 
 
 def make_optimizer(name: str) -> keras.optimizers.Optimizer:

@@ -29,6 +29,8 @@ DIRECTION_OFFSETS: dict[str, tuple[int, ...]] = {
     "bidirectional": (-1, 1),
 }
 SPLIT_METHODS = ("random", "blocked")
+#: The authors' split: scikit-learn's ``train_test_split(..., random_state=42)``.
+FILLNET_RANDOM_STATE = 42
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,12 @@ class Examples:
 
 @dataclass(frozen=True)
 class Split:
-    """Target frame indices of the training and test sets (disjoint, sorted)."""
+    """Training and test sets (disjoint, sorted): target frame indices, or — with
+    ``unit="pair"`` (the authors' code) — indices i of the pairs (2i, 2i+1)."""
 
     train: np.ndarray
     test: np.ndarray
+    unit: str = "target"
 
 
 def target_frames(n_frames: int) -> np.ndarray:
@@ -101,3 +105,44 @@ def split_targets(n_frames: int, *, test_fraction: float = 0.3, seed: int = 0,
             f"{n_frames} frames give {len(train)} training and {len(test)} test targets "
             f"with test_fraction={test_fraction} and the {method} split; use more frames")
     return Split(np.sort(train), np.sort(test))
+
+
+def fillnet_pair_split(n_frames: int, *, test_fraction: float = 0.3) -> Split:
+    """The authors' split: non-overlapping pairs (2i, 2i+1), 70/30 over pair indices.
+
+    As scikit-learn's ``train_test_split(test_size=0.3, random_state=42)`` (shuffled):
+    the first ``ceil(0.3 n)`` of ``RandomState(42).permutation(n)`` test, the rest
+    train.  The seed is fixed, as in their code; ``tests/test_compat.py`` checks the
+    indices against scikit-learn itself.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction={test_fraction}: must be between 0 and 1")
+    n_pairs = n_frames // 2
+    n_test = math.ceil(test_fraction * n_pairs)
+    if n_pairs - n_test < 1 or n_test < 1:
+        raise ConfigError(f"{n_frames} frames make {n_pairs} pairs: too few for a "
+                          f"{1 - test_fraction:.0%}/{test_fraction:.0%} split; use more frames")
+    order = np.random.RandomState(FILLNET_RANDOM_STATE).permutation(n_pairs)
+    return Split(np.sort(order[n_test:]), np.sort(order[:n_test]), unit="pair")
+
+
+def examples_at(offsets: tuple[int, ...], anchors: np.ndarray, n_frames: int,
+                unit: str = "target") -> Examples:
+    """Examples whose inputs are ``target + offsets``, dropping any that leave the clip.
+
+    ``unit="target"``: ``anchors`` are the target frames.  ``unit="pair"``: anchors are
+    pair indices i; as in the authors' code, a model that looks back (some offset < 0)
+    predicts the odd frame 2i+1, one that looks ahead the even frame 2i — so Forward
+    maps 2i -> 2i+1, Backward 2i+1 -> 2i, Bi-Directional (2i, 2i+2) -> 2i+1.
+    """
+    offs = np.asarray(offsets, dtype=np.int64)
+    anchors = np.asarray(anchors, dtype=np.int64)
+    if unit == "pair":
+        targets = 2 * anchors + (1 if offs.min() < 0 else 0)
+    elif unit == "target":
+        targets = anchors
+    else:
+        raise ConfigError(f"unknown split unit {unit!r} (expected target or pair)")
+    inputs = targets[:, None] + offs[None, :]
+    inside = (inputs >= 0).all(axis=1) & (inputs < n_frames).all(axis=1) & (targets < n_frames)
+    return Examples(inputs[inside], targets[inside])

@@ -122,6 +122,52 @@ def figure4_relative_blur_factor(table2: pd.DataFrame) -> "Figure":
                      symlog=True)
 
 
+def figure5_local_blur_maps(extremes: dict[str, dict], tile: int = 25) -> "Figure":
+    """Local Relative Blur Factor maps beside the frames, for each model's test frame
+    closest to (best) and farthest from (worst) the truth's overall blur.
+
+    ``extremes`` maps a run label to what :func:`blurutils.study.save_extremes` stored.
+    Each map shows log10(1 + local RBF) per ``tile`` x ``tile`` tile — red: blurrier
+    than the truth there, blue: sharper — so a frame whose global RBF is near 0 can
+    still show regions of each.  The paper's second recommendation.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .metrics import local_relative_blur_factor
+
+    _seaborn()
+    fig, axes = plt.subplots(len(extremes), 4, squeeze=False, layout="constrained",
+                             figsize=(13, 1.9 * len(extremes) + 0.6))
+    image = None
+    for r, (label, data) in enumerate(extremes.items()):
+        for c, (which, i) in enumerate((("best", 0), ("worst", 1))):
+            pred, true = data["pred"][i], data["true"][i]
+            local = local_relative_blur_factor(pred, true, tile)
+            log_ratio = np.log10(np.clip(1 + np.nan_to_num(local, nan=0.0, posinf=1e3), 1e-3, 1e3))
+            ax_frame, ax_map = axes[r, 2 * c], axes[r, 2 * c + 1]
+            ax_frame.imshow(pred, cmap="gray", vmin=0, vmax=255)
+            ax_frame.set_title(f"{label}: {which} (frame {int(data['frame'][i])}, "
+                               f"RBF {float(data['rbf'][i]):+.2f})", fontsize=8)
+            h, w = pred.shape
+            rows, cols = local.shape
+            image = ax_map.imshow(log_ratio, cmap="coolwarm", vmin=-2, vmax=2,
+                                  interpolation="nearest",
+                                  extent=(0, cols * tile, rows * tile, 0))
+            ax_map.set_xlim(0, w)
+            ax_map.set_ylim(h, 0)
+            ax_map.set_title(f"local RBF, {tile}x{tile} tiles: "
+                             f"{np.mean(local > 0):.0%} blurrier", fontsize=8)
+            for ax in (ax_frame, ax_map):
+                ax.set_axis_off()
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, [1, 3]].ravel().tolist(), shrink=0.8,
+                     label="log10(1 + local RBF)")
+    fig.suptitle("Figure 5 (beyond the paper): where the blur is — local RBF maps of each "
+                 "model's best and worst test frame")
+    return fig
+
+
 def save_figure(fig: "Figure", path: Path) -> Path:
     """Save a figure as PNG atomically and close it."""
     import matplotlib.pyplot as plt
@@ -134,8 +180,11 @@ def save_figure(fig: "Figure", path: Path) -> Path:
 
 
 def study_figures(result: "StudyResult", out: Path) -> dict[str, Path]:
-    """Figures 2-4 of a study, saved under ``out``."""
-    return {
+    """Figures 2-5 of a study, saved under ``out`` (Figure 5 when the runs stored their
+    extreme frames: one row per model, for MSE or else the first loss)."""
+    from .study import load_extremes
+
+    files = {
         "figure2": save_figure(figure2_training_loss(result.histories),
                                out / "figure2_training_loss.png"),
         "figure3": save_figure(figure3_blur_factor(result.table1),
@@ -143,3 +192,11 @@ def study_figures(result: "StudyResult", out: Path) -> dict[str, Path]:
         "figure4": save_figure(figure4_relative_blur_factor(result.table2),
                                out / "figure4_relative_blur_factor.png"),
     }
+    losses = list(dict.fromkeys(loss for _, loss in result.run_dirs))
+    loss = "MSE" if "MSE" in losses else (losses[0] if losses else None)
+    extremes = {f"{model} {loss}": data for (model, run_loss), run_dir in result.run_dirs.items()
+                if run_loss == loss and (data := load_extremes(run_dir)) is not None}
+    if extremes:
+        files["figure5"] = save_figure(figure5_local_blur_maps(extremes),
+                                       out / "figure5_local_blur_maps.png")
+    return files

@@ -68,22 +68,30 @@ def paper_loss_curves() -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), comment="#")
 
 
-def frame_metrics(pred: np.ndarray, true: np.ndarray, frames: np.ndarray) -> pd.DataFrame:
+def frame_metrics(pred: np.ndarray, true: np.ndarray, frames: np.ndarray, *,
+                  reshape: bool = False) -> pd.DataFrame:
     """Per-test-frame metrics.
 
     The paper's BF of prediction and truth and RBF; fidelity (PSNR, SSIM), which RBF
     alone cannot see; BF and RBF after matching each prediction's mean and std to its
     target (``bf_matched``, ``rbf_matched``: blur without contrast); and the fraction of
     25x25 tiles blurrier than the truth (``blurrier_tiles``: where the blur is).
+
+    ``reshape=True`` measures every blur column as the authors' code did for the dense
+    models: on each (H, W) frame reshaped to (W, H) — scrambled rows (quirk d).  PSNR
+    and SSIM stay on the true layout.
     """
+    fidelity = dict(psnr=psnr(pred, true), ssim=ssim(pred, true))
+    if reshape:
+        pred = pred.reshape(len(pred), pred.shape[2], pred.shape[1])
+        true = true.reshape(len(true), true.shape[2], true.shape[1])
     matched = match_contrast(pred, true)
     return pd.DataFrame({
         "frame": np.asarray(frames, dtype=np.int64),
         "bf_pred": blur_factor(pred),
         "bf_true": blur_factor(true),
         "rbf": relative_blur_factor(pred, true),
-        "psnr": psnr(pred, true),
-        "ssim": ssim(pred, true),
+        **fidelity,
         "bf_matched": blur_factor(matched),
         "rbf_matched": relative_blur_factor(matched, true),
         "blurrier_tiles": np.atleast_1d(fraction_blurrier_tiles(pred, true)),
@@ -119,6 +127,7 @@ class StudyResult:
     verdicts: pd.DataFrame
     table3: pd.DataFrame = field(default_factory=pd.DataFrame)
     baselines: dict[str, pd.DataFrame] = field(default_factory=dict)
+    run_dirs: dict[tuple[str, str], Path] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -239,70 +248,250 @@ def observation_verdicts(table1: pd.DataFrame, table2: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(out)
 
 
-def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> StudyResult:
-    """Run (or resume, or just reload) the whole study and write every output."""
-    from .frames import load_frames
+@dataclass(frozen=True)
+class FrameRequest:
+    """How to load a study's frames (picklable, so a run's worker process loads them
+    from the frame cache instead of receiving a copy)."""
+
+    source: str
+    max_frames: int | None = None
+    step: int = 1
+    layout: str = "paper"
+    synthetic_frames: int | None = None
+
+    @classmethod
+    def of(cls, config: StudyConfig, layout: str = "paper") -> "FrameRequest":
+        synthetic = config.synthetic_frames if config.source == "synthetic" else None
+        return cls(config.source, config.max_frames, config.frame_step, layout, synthetic)
+
+    def load(self) -> np.ndarray:
+        from .frames import load_frames
+
+        options = {"n_frames": self.synthetic_frames} if self.synthetic_frames else {}
+        return load_frames(self.source, max_frames=self.max_frames, step=self.step,
+                           layout=self.layout, **options)
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run of the study: train (or reuse), predict the test targets, measure."""
+
+    run: "RunConfig"  # noqa: F821  (blurutils.training.RunConfig)
+    run_dir: Path
+    frames: FrameRequest
+    train: "Examples"  # noqa: F821  (blurutils.pairs.Examples)
+    test: "Examples"  # noqa: F821
+    measure_reshaped: bool  # also measure blur on the (200, 100) reshape (quirk d)
+    keep_model: bool
+
+    @property
+    def metric_files(self) -> dict[bool, Path]:
+        """{reshaped?: per-frame metrics file} for the measurements this run makes."""
+        files = {False: self.run_dir / "per_frame_metrics.csv"}
+        if self.measure_reshaped:
+            files[True] = self.run_dir / "per_frame_metrics_reshaped.csv"
+        return files
+
+
+def execute_run(job: RunJob, *, report: Callable[[str], None] = print) -> None:
+    """Train ``job``'s model (resuming, or loading a finished one), predict its test
+    targets and write the per-frame metrics.  Runs in a worker process by default."""
+    from .training import predict, train_run
+
+    model_file = job.run_dir / "model.keras"
+    kept_before = model_file.is_file()  # another study's model: never delete it
+    frames = job.frames.load()
+    model = train_run(job.run, frames, job.train, job.test, job.run_dir, report=report)
+    pred = predict(model, frames, job.test)
+    true = frames[job.test.targets]
+    for reshaped, path in job.metric_files.items():
+        df = frame_metrics(pred, true, job.test.targets, reshape=reshaped)
+        write_csv(df, path)
+        if not reshaped:
+            save_extremes(pred, true, df, job.run_dir / EXTREMES_FILE)
+    if not job.keep_model and not kept_before:
+        model_file.unlink(missing_ok=True)
+
+
+EXTREMES_FILE = "extreme_frames.npz"
+
+
+def save_extremes(pred: np.ndarray, true: np.ndarray, df: pd.DataFrame, path: Path) -> None:
+    """The test frames closest to and farthest from the truth's blur (smallest and
+    largest |RBF|), prediction and truth as uint8, for the local blur-map figure."""
+    distance = df["rbf"].abs().replace(np.inf, np.nan).to_numpy()
+    if np.isnan(distance).all():
+        return
+    rows = [int(np.nanargmin(distance)), int(np.nanargmax(distance))]
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f, pred=np.rint(np.clip(pred[rows], 0, 1) * 255).astype(np.uint8),
+                true=true[rows],  # the frames themselves: uint8 already
+                frame=df["frame"].to_numpy()[rows], rbf=df["rbf"].to_numpy()[rows])
+
+
+def load_extremes(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """What :func:`save_extremes` wrote, or None (runs from before it existed)."""
+    try:
+        with np.load(run_dir / EXTREMES_FILE, allow_pickle=False) as data:
+            return {key: data[key] for key in ("pred", "true", "frame", "rbf")}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _stored_metrics(job: RunJob) -> dict[bool, pd.DataFrame] | None:
+    """The finished run's per-frame metrics, or None if anything must be (re)computed."""
+    from .training import RunFiles, is_done
+
+    if not is_done(RunFiles(job.run_dir), job.run, need_model=job.keep_model):
+        return None
+    stored = {reshaped: read_metrics(path) for reshaped, path in job.metric_files.items()}
+    return None if any(df is None for df in stored.values()) else stored
+
+
+def plan_runs(config: StudyConfig, n_frames: int, split, fingerprints: dict[str, str]
+              ) -> list[tuple[str, str, RunJob]]:
+    """(model, loss, job) for every run of ``config``, in the paper's order."""
+    from .compat import conv_run_settings, frame_format_for, model_offsets, run_folder_name
     from .models import model_spec
-    from .pairs import examples_for, split_targets
-    from .training import RunConfig, RunFiles, data_fingerprint, is_done, predict, train_run
+    from .pairs import DIRECTION_OFFSETS, examples_at
+    from .training import RunConfig
 
-    started = time.perf_counter()
-    out = Path(config.out)
-    _prepare_out(out)
-
-    source_options = {"n_frames": config.synthetic_frames} if config.source == "synthetic" else {}
-    frames = load_frames(config.source, max_frames=config.max_frames, step=config.frame_step,
-                         **source_options)
-    split = split_targets(len(frames), test_fraction=config.test_fraction, seed=config.seed,
-                          method=config.split)
-    # Only now, with usable frames and a split: a study that fails on its input must not
-    # overwrite the config.yaml that describes the results already in ``out``.
-    write_text_atomic(out / "config.yaml", dump_config(config))
-    report(f"{len(frames)} frames of {config.source}: {len(split.train)} training and "
-           f"{len(split.test)} test targets ({config.split} split, seed {config.seed})")
-    fingerprint = data_fingerprint(frames, split.train, split.test)
-
-    metrics: dict[tuple[str, str], pd.DataFrame] = {}
-    histories: dict[tuple[str, str], pd.DataFrame] = {}
+    quirks = tuple(config.compat)
+    jobs = []
     for model_name, loss in run_order(config.models, config.losses):
         spec = model_spec(model_name)
         conv = spec.kind == "conv"
+        filters, cp_last_axis = conv_run_settings(loss, config.conv_filters, quirks) \
+            if conv else (0, False)
+        layout = frame_format_for(spec.kind, quirks)
         run = RunConfig(model=spec.name, loss=loss, epochs=config.epochs,
                         batch_size=config.conv_batch_size if conv else config.dense_batch_size,
-                        seed=config.seed, conv_filters=config.conv_filters if conv else 0,
+                        seed=config.seed, conv_filters=filters, cp_last_axis=cp_last_axis,
                         jit_compile=config.conv_jit_compile if conv else config.dense_jit_compile,
                         steps_per_execution=config.conv_steps_per_execution if conv else 1,
                         checkpoint_interval_s=config.checkpoint_interval_s,
-                        data_fingerprint=fingerprint)
-        files = RunFiles(out / "runs" / run.name)
-        train = examples_for(spec.direction, split.train)
-        test = examples_for(spec.direction, split.test)
-        df = read_metrics(files.metrics) if is_done(files, run) else None
-        if df is None:
-            model = train_run(run, frames, train, test, files.dir, report=report)
-            df = frame_metrics(predict(model, frames, test), frames[test.targets], test.targets)
-            write_csv(df, files.metrics)
-            # Tables come from the stored (rounded) values, as on every later rerun:
-            # otherwise a rerun's tables differ from the first run's in the last digit.
-            df = pd.read_csv(files.metrics)
-            del model
-            release_memory()
-        else:
-            report(f"{run.name:<22} already done; reusing its results")
-        metrics[(spec.name, loss)] = df
-        crash_point("run")
-        histories[(spec.name, loss)] = pd.read_csv(files.history)
+                        data_fingerprint=fingerprints[layout])
+        offsets = model_offsets(spec.name, DIRECTION_OFFSETS[spec.direction], quirks)
+        folder = run_folder_name(run.name, spec.name, quirks)
+        jobs.append((spec.name, loss, RunJob(
+            run=run, run_dir=Path(config.out) / "runs" / folder,
+            frames=FrameRequest.of(config, layout),
+            train=examples_at(offsets, split.train, n_frames, split.unit),
+            test=examples_at(offsets, split.test, n_frames, split.unit),
+            # Dense runs are always measured both ways (cheap), so an audit's variants
+            # with and without quirk d share one training.
+            measure_reshaped=spec.kind == "dense",
+            keep_model=config.keep_models)))
+    return jobs
 
-    if not metrics:
+
+def study_split(config: StudyConfig, n_frames: int):
+    """The paper's split of target frames, or the authors' pair split (quirk a)."""
+    from .pairs import fillnet_pair_split, split_targets
+
+    if "pairs" in config.compat:
+        return fillnet_pair_split(n_frames, test_fraction=config.test_fraction)
+    return split_targets(n_frames, test_fraction=config.test_fraction, seed=config.seed,
+                         method=config.split)
+
+
+@dataclass
+class CollectedRuns:
+    """The frames and split a study used, and per run its metrics, history and folder."""
+
+    frames: np.ndarray
+    split: "Split"  # noqa: F821  (blurutils.pairs.Split)
+    metrics: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    histories: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    run_dirs: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+
+def collect_runs(config: StudyConfig, *, report: Callable[[str], None] = print,
+                 on_ready: Callable[[], None] | None = None):
+    """Train and measure every run of ``config`` not finished yet; reuse the rest.
+
+    Returns :class:`CollectedRuns`.  Each run trains in a fresh
+    process unless ``config.isolate_runs`` is off (see :mod:`blurutils.isolation`).
+    ``on_ready`` is called once the frames and split are known to be usable.
+    """
+    from .compat import measures_reshaped
+    from .isolation import run_in_child
+    from .models import model_spec
+    from .training import data_fingerprint
+
+    out = Path(config.out)
+    _prepare_out(out)
+    request = FrameRequest.of(config)
+    frames = request.load()
+    split = study_split(config, len(frames))
+    layouts = {"paper": frames}
+    if "conv_frames" in config.compat and any(model_spec(m).kind == "conv"
+                                              for m in config.models):
+        layouts["fillnet_conv"] = FrameRequest.of(config, "fillnet_conv").load()
+    fingerprints = {name: data_fingerprint(array, split.train, split.test)
+                    for name, array in layouts.items()}
+    if on_ready is not None:
+        on_ready()
+    report(f"{len(frames)} frames of {config.source}: {len(split.train)} training and "
+           f"{len(split.test)} test {'pairs' if split.unit == 'pair' else 'targets'} "
+           + ("(the authors' pair split, random_state 42)" if split.unit == "pair"
+              else f"({config.split} split, seed {config.seed})"))
+
+    runs = CollectedRuns(frames, split)
+    for model_name, loss, job in plan_runs(config, len(frames), split, fingerprints):
+        stored = _stored_metrics(job)
+        if stored is None:
+            if config.isolate_runs:
+                run_in_child(execute_run, job, name=job.run.name, report=report)
+            else:
+                execute_run(job, report=report)
+                release_memory()
+            stored = _stored_metrics(job)
+            if stored is None:
+                raise ConfigError(f"{job.run_dir}: the run finished but its results are "
+                                  "missing or unreadable")
+        else:
+            report(f"{job.run.name:<22} already done; reusing its results")
+        reshaped = measures_reshaped(model_spec(model_name).kind, config.compat)
+        # Tables come from the stored (rounded) values, as on every later rerun.
+        runs.metrics[(model_name, loss)] = stored[reshaped]
+        crash_point("run")
+        runs.histories[(model_name, loss)] = pd.read_csv(job.run_dir / "history.csv")
+        runs.run_dirs[(model_name, loss)] = job.run_dir
+    if not runs.metrics:
         raise ConfigError("no runs selected")
-    baselines = run_baselines(config.baselines, frames, split.test, out)
+    return runs
+
+
+def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> StudyResult:
+    """Run (or resume, or just reload) the whole study and write every output."""
+    from .compat import describe
+    from .pairs import DIRECTION_OFFSETS, examples_at
+
+    started = time.perf_counter()
+    out = Path(config.out)
+    if config.compat:
+        report(f"paper-compatibility mode: {describe(config.compat)}")
+    # config.yaml only once frames and split are usable: a study that fails on its
+    # input must not overwrite the config that describes the results already in ``out``.
+    runs = collect_runs(
+        config, report=report,
+        on_ready=lambda: write_text_atomic(out / "config.yaml", dump_config(config)))
+    frames, split, metrics = runs.frames, runs.split, runs.metrics
+    # Baselines interpolate: the targets with both neighbours among the test set.
+    bracketed = examples_at(DIRECTION_OFFSETS["bidirectional"], split.test, len(frames),
+                            split.unit).targets
+    baselines = run_baselines(config.baselines, frames, bracketed, out)
     table1 = summary_table(metrics, "bf_pred")
     table2 = summary_table(metrics, "rbf")
     comparison = comparison_table(table1, table2)
     verdicts = observation_verdicts(table1, table2)
-    truth = summarize(blur_factor(frames[split.test]))
-    result = StudyResult(config, out, metrics, histories, table1, table2, comparison, verdicts,
-                         table3=blur_fidelity_table(metrics, baselines), baselines=baselines)
+    truth = summarize(blur_factor(frames[bracketed]))
+    result = StudyResult(config, out, metrics, runs.histories, table1, table2, comparison,
+                         verdicts, table3=blur_fidelity_table(metrics, baselines),
+                         baselines=baselines, run_dirs=runs.run_dirs)
     result.files = write_outputs(result, truth)
     result.seconds = time.perf_counter() - started
     return result
@@ -411,11 +600,13 @@ def render_report(result: StudyResult, truth: dict, files: dict[str, Path]) -> s
         _markdown(result.table3),
         "## Figures", "",
     ]
-    for key in ("figure2", "figure3", "figure4"):
+    for key in ("figure2", "figure3", "figure4", "figure5"):
         if key in files:
             lines += [f"![{key}]({files[key].name})", ""]
     lines += ["## Files", "",
-              "- `runs/<Model>-<LOSS>/`: `history.csv`, `model.keras`, `per_frame_metrics.csv`, "
+              "- `runs/<Model>-<LOSS>/`: `history.csv`, `model.keras`, `per_frame_metrics.csv` "
+              "(dense models also `per_frame_metrics_reshaped.csv`: blur measured on the "
+              "authors' (200, 100) reshape), `extreme_frames.npz` (Figure 5's frames), "
               "`run.json`",
               "- [table1_blur_factor.csv](table1_blur_factor.csv), "
               "[table2_relative_blur_factor.csv](table2_relative_blur_factor.csv), "

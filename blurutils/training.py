@@ -100,6 +100,7 @@ class RunConfig:
     steps_per_execution: int = 1
     checkpoint_interval_s: float = 30.0
     data_fingerprint: str = ""
+    cp_last_axis: bool = False  # the authors' conv CP (blurutils.compat, quirk e)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -116,6 +117,8 @@ class RunConfig:
             raise ConfigError(f"epochs={self.epochs}: must be a positive integer")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size={self.batch_size}: must be a positive integer")
+        if self.cp_last_axis and self.loss != "CP":
+            raise ConfigError(f"cp_last_axis applies to the CP loss only, not {self.loss!r}")
         if self.steps_per_execution < 1:
             raise ConfigError(
                 f"steps_per_execution={self.steps_per_execution}: must be a positive integer")
@@ -130,6 +133,8 @@ class RunConfig:
         fields = asdict(self)
         for speed_only in ("steps_per_execution", "jit_compile", "checkpoint_interval_s"):
             fields.pop(speed_only)
+        if not fields["cp_last_axis"]:
+            fields.pop("cp_last_axis")  # runs from before the switch keep their names
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -207,12 +212,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def is_done(files: RunFiles, config: RunConfig) -> bool:
-    """True if the run finished with this exact configuration (nothing to redo)."""
+def is_done(files: RunFiles, config: RunConfig, *, need_model: bool = True) -> bool:
+    """True if the run finished with this exact configuration (nothing to redo).
+
+    ``need_model=False`` also accepts a finished run whose ``model.keras`` was not kept.
+    """
     meta = read_json(files.config)
     return bool(meta and meta.get("status") == "done"
                 and meta.get("fingerprint") == config.fingerprint()
-                and files.model.is_file() and files.history.is_file())
+                and (files.model.is_file() or not need_model) and files.history.is_file())
 
 
 def _keras_callbacks():
@@ -314,7 +322,7 @@ def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Exam
     quiet_tensorflow()
     import keras
 
-    from .losses import get_loss
+    from .losses import get_loss, last_axis_cosine_proximity
     from .models import build_model, make_optimizer
 
     files = RunFiles(run_dir)
@@ -347,9 +355,11 @@ def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Exam
         keras.backend.clear_session()
         seed_everything(config.seed)
         model, initial_epoch, history = (build_model(config.model,
-                                                     conv_filters=config.conv_filters),
+                                                     conv_filters=config.conv_filters,
+                                                     frame_shape=frames.shape[1:]),
                                          0, [])
-        model.compile(optimizer=make_optimizer(config.model), loss=get_loss(config.loss),
+        loss = last_axis_cosine_proximity if config.cp_last_axis else get_loss(config.loss)
+        model.compile(optimizer=make_optimizer(config.model), loss=loss,
                       jit_compile=config.jit_compile,
                       steps_per_execution=config.steps_per_execution)
     if initial_epoch < config.epochs:

@@ -10,7 +10,9 @@ the cell) and a script can save it with ``fig.savefig``.
 Introduced in ``notebooks/00_overview`` (``show_frames``), ``02_preprocess_frames``
 (``show_split``), ``03``-``06`` (``model_table``, ``show_history``,
 ``show_predictions``) and ``08_blur_analysis`` (``show_laplacians``,
-``show_blur_map``, ``show_test_frame``, ``frame_browser``).
+``show_blur_map``, ``show_test_frame``, ``frame_browser``) and
+``09_beyond_the_paper`` (``trained_runs_only``, ``show_audit_heatmap``,
+``show_blur_vs_fidelity``).
 """
 
 from __future__ import annotations
@@ -125,6 +127,26 @@ def last_epoch_only(epochs: int, report: Callable[[str], None] = print) -> Calla
     def keep(line: str) -> None:
         if " epoch " not in line or f"epoch {epochs:>2}/{epochs}" in line:
             report(line)
+
+    return keep
+
+
+def trained_runs_only(epochs: int, report: Callable[[str], None] = print
+                      ) -> Callable[[str], None]:
+    """A ``report`` for :func:`blurutils.audit.run_audit` that prints what was trained.
+
+    Keeps the audit's variant headers and one line per run trained (its last epoch,
+    as :func:`last_epoch_only`); drops the per-variant split line and the
+    ``already done`` lines of runs that an earlier variant trained, so an audit of
+    eight variants prints one line per distinct training instead of one per cell.
+    Introduced in ``notebooks/09_beyond_the_paper``.
+    """
+    last = last_epoch_only(epochs, report)
+
+    def keep(line: str) -> None:
+        if "already done" in line or " frames of " in line:
+            return
+        last(line)
 
     return keep
 
@@ -404,3 +426,101 @@ def frame_browser(frames: np.ndarray, predictions: Sequence[Predictions]) -> Any
         plt.close(fig)
 
     return widgets.interactive(draw, row=slider, name=run)
+
+
+# --------------------------------------------------------------------------- beyond the paper
+
+def _symlog(values: np.ndarray) -> np.ndarray:
+    """``sign(v) * log10(1 + |v|)``: a log scale that keeps 0 and negative values."""
+    return np.sign(values) * np.log10(1.0 + np.abs(values))
+
+
+def show_audit_heatmap(table: pd.DataFrame, value: str = "bf_mean", *, log: bool = True,
+                       title: str | None = None) -> "Figure":
+    """One statistic of an audit as a heatmap: a row per run, a column per variant.
+
+    ``table`` is :attr:`blurutils.audit.AuditResult.table` (long: one row per variant
+    and run, with ``variant``, ``paper_row`` and ``value`` columns); rows and columns
+    keep the order in which they first appear (the audit's order: all on, each quirk
+    alone off, all off).  Each cell is annotated with its value (3 significant
+    digits; whole numbers from 1,000).  With ``log``, the colour is log10(value) when
+    every value is positive (a Blur Factor) and ``sign · log10(1 + |value|)``
+    otherwise (an RBF can be negative), so a tenfold change reads as one step
+    whatever the magnitude.
+    """
+    plt = _pyplot()
+    for column in ("variant", "paper_row", value):
+        if column not in table.columns:
+            raise ValueError(f"table has no column {column!r} (expected an audit table)")
+    if table.empty:
+        raise ValueError("the audit table is empty")
+    wide = table.pivot(index="paper_row", columns="variant", values=value)
+    wide = wide.loc[list(dict.fromkeys(table["paper_row"])), list(dict.fromkeys(table["variant"]))]
+    raw = wide.to_numpy(dtype=np.float64)
+    finite = raw[np.isfinite(raw)]
+    if not log:
+        colour, label = raw, value
+    elif finite.size and (finite > 0).all():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            colour, label = np.log10(raw), f"log10 {value}"
+    else:
+        colour, label = _symlog(raw), f"sign * log10(1 + |{value}|)"
+    colour = np.where(np.isfinite(colour), colour, np.nan)
+    n_rows, n_cols = raw.shape
+    fig, ax = plt.subplots(figsize=(1.0 + 0.95 * n_cols + 2.6, 0.9 + 0.42 * n_rows),
+                           layout="constrained")
+    image = ax.imshow(np.ma.masked_invalid(colour), cmap="viridis", aspect="auto")
+    shown = colour[np.isfinite(colour)]
+    low, high = (shown.min(), shown.max()) if shown.size else (0.0, 1.0)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            v = raw[i, j]
+            text = ("-" if np.isnan(v) else "inf" if np.isinf(v)
+                    else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}")
+            shade = colour[i, j]
+            dark = np.isfinite(shade) and shade < low + 0.6 * (high - low)
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+    ax.set_xticks(range(n_cols), [str(c) for c in wide.columns], fontsize=9)
+    ax.set_yticks(range(n_rows), [str(r).replace(" MLAE", "") for r in wide.index], fontsize=9)
+    ax.tick_params(length=0)
+    ax.set_xlabel("variant (quirks of the authors' code switched on or off)")
+    ax.set_title(title or f"{value} per run and variant", fontsize=11)
+    fig.colorbar(image, ax=ax, label=label, fraction=0.04)
+    return fig
+
+
+def show_blur_vs_fidelity(table: pd.DataFrame, *, fidelity: str = "psnr_mean",
+                          blur: str = "abs_rbf_mean") -> "Figure":
+    """Blur against fidelity, one point per method: is it sharp *and* right?
+
+    ``table`` is :attr:`blurutils.study.StudyResult.table3` (``method``, ``kind`` and
+    the blur and fidelity means).  x: ``fidelity`` (mean PSNR in dB by default: right
+    is closer to the true frame); y: ``blur`` (mean |RBF| by default: down is closer
+    to the truth's blur), on a log scale (values below 1e-3 are drawn at 1e-3).
+    Autoencoders are circles, baselines squares.  A method low on the chart but far
+    left — copying the previous frame — matches the truth's blur without being the
+    right frame: why RBF must be read beside PSNR or SSIM.
+    """
+    plt = _pyplot()
+    for column in ("method", "kind", fidelity, blur):
+        if column not in table.columns:
+            raise ValueError(f"table has no column {column!r} (expected StudyResult.table3)")
+    fig, ax = plt.subplots(figsize=(6.8, 3.8), layout="constrained")
+    floor = 1e-3
+    for k, row in enumerate(table.itertuples(index=False)):
+        x = float(getattr(row, fidelity))
+        y = max(float(abs(getattr(row, blur))), floor)
+        baseline = str(row.kind).startswith("baseline")
+        ax.scatter([x], [y], s=55, marker="s" if baseline else "o", color=f"C{k % 10}",
+                   edgecolor="black", linewidth=0.6, zorder=3)
+        ax.annotate(str(row.method).replace(" MLAE", ""), (x, y), textcoords="offset points",
+                    xytext=(6, 4 if k % 2 == 0 else -11), fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{fidelity} (higher: closer to the true frame)")
+    ax.set_ylabel(f"{blur} (lower: blur closer to the truth's)")
+    ax.set_title("Blur against fidelity (circles: autoencoders, squares: no learning)",
+                 fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.margins(x=0.25, y=0.2)
+    return fig

@@ -2,7 +2,8 @@
 
 A reproduce run is killed with SIGKILL at five different moments — during frame
 extraction, mid-epoch, right after a checkpoint file is saved (before its state file),
-between runs, and in the middle of an atomic write — each time resumed by running the
+between runs, and in the middle of an atomic write; the mid-epoch and checkpoint kills
+hit the run's worker process (``blurutils.isolation``) — each time resumed by running the
 same command again, and the end result must be byte-identical to a run that was never
 interrupted.  Crash points come from ``blurutils.faults`` (``BLURUTILS_CRASH_AT``).
 """
@@ -61,16 +62,23 @@ def reference(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
 
 def test_killed_at_five_moments_then_resumed_equals_uninterrupted(reference, tmp_path):
     _, expected = reference
+    # Each run trains in its own worker process: a kill there ends the worker, and the
+    # study stops with exit status 1 and one line; a kill in the main process ends it.
     kills = [
-        "frame:5",       # decoding the clip: no frame cache yet
-        "batch:2",       # Forward-MSE, epoch 2, after epoch 1's checkpoint
-        "checkpoint:2",  # Convolutional-MSE epoch 1: checkpoint saved, state file not
-        "run:3",         # Convolutional-MSE finished, Convolutional-CP not started
-        "write:12",      # mid-way through an atomic write of the last run's files
+        ("frame:5", "main"),       # decoding the clip: no frame cache yet
+        ("batch:2", "worker"),     # Forward-MSE, epoch 2, after epoch 1's checkpoint
+        ("checkpoint:1", "worker"),  # Forward-CP epoch 1: checkpoint saved, state file not
+        ("run:3", "main"),         # Convolutional-MSE finished, Convolutional-CP not started
+        ("write:12", "main"),      # mid-way through an atomic write of the study's outputs
     ]
-    for crash in kills:
+    for crash, where in kills:
         killed = reproduce(tmp_path, "out", crash=crash)
-        assert killed.returncode == -signal.SIGKILL, (crash, killed.stdout, killed.stderr)
+        if where == "main":
+            assert killed.returncode == -signal.SIGKILL, (crash, killed.stdout, killed.stderr)
+        else:
+            assert killed.returncode == 1, (crash, killed.stdout, killed.stderr)
+            line, = killed.stderr.strip().splitlines()
+            assert "killed by SIGKILL" in line and "run the same command again" in line
     # The first kill came before the frame cache existed; later ones resumed runs.
     assert list((tmp_path / "data" / "frames").glob("*.npy"))
     final = reproduce(tmp_path, "out")
@@ -84,7 +92,8 @@ def test_killed_at_five_moments_then_resumed_equals_uninterrupted(reference, tmp
 def test_resume_after_mid_epoch_kill_continues_from_checkpoint(tmp_path):
     config_runs = ["--models", "Convolutional", "--losses", "MSE"]
     killed = reproduce(tmp_path, "out", *config_runs, crash="batch:2")
-    assert killed.returncode == -signal.SIGKILL
+    assert killed.returncode == 1 and "Convolutional-MSE: the training process was killed" \
+        in killed.stderr
     assert (tmp_path / "out" / "runs" / "Convolutional-MSE" / "state.json").is_file()
     resumed = reproduce(tmp_path, "out", *config_runs)
     assert resumed.returncode == 0, resumed.stderr

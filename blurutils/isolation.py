@@ -1,0 +1,145 @@
+"""Run one piece of work in a fresh process, so its memory goes back when it ends.
+
+Why: TensorFlow keeps most of what a dense model's training allocates (oneDNN and
+allocator caches, ~0.5-1 GB per run) until the process exits, even after
+``keras.backend.clear_session`` and ``gc`` — a 12-run grid in one process peaks at
+~7.5 GB.  Each run in its own fresh process peaks at one run's size instead.
+
+:func:`run_in_child` calls ``function(*args, report=...)`` in a child process.  The
+child's ``report`` lines travel back through a pipe and are reported by the parent
+(so they reach a notebook's output); an error in the child is raised again in the
+parent (a :class:`~blurutils.errors.BlurUtilsError` keeps its one-line message); a
+child killed by a signal raises :class:`WorkerKilled`, whose message says that
+finished work is saved.  Ctrl-C stops the child and raises ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from .errors import BlurUtilsError
+
+
+class WorkerKilled(BlurUtilsError):
+    """The child process died without finishing (killed by a signal, or crashed)."""
+
+
+def run_in_child(function: Callable[..., Any], *args: Any, name: str,
+                 report: Callable[[str], None] = print) -> None:
+    """Run ``function(*args, report=...)`` in a fresh Python process and wait for it.
+
+    ``function`` must be importable (a module-level function) and its arguments
+    picklable; its return value is not sent back (write results to files).
+
+    The child is a plain ``python -m blurutils.isolation`` (not ``multiprocessing``'s
+    spawn, which re-imports the caller's ``__main__``: that breaks for code run from
+    stdin and re-runs any script that lacks an ``if __name__ == "__main__"`` guard).
+    The job arrives pickled on its stdin; messages come back on a private pipe.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "blurutils.isolation", str(write_fd)],
+                                 stdin=subprocess.PIPE, pass_fds=(write_fd,),
+                                 env=_child_env())
+    finally:
+        os.close(write_fd)  # the child's copy stays open: EOF here once it is gone
+    messages = Connection(read_fd, writable=False)
+    error: tuple[BlurUtilsError | None, str, str] | None = None
+    try:
+        child.stdin.write(pickle.dumps((function, args)))
+        child.stdin.close()
+        while True:
+            try:
+                kind, payload = messages.recv()
+            except EOFError:
+                break
+            if kind == "line":
+                report(payload)
+            elif kind == "error":
+                error = payload
+        child.wait()
+    except BaseException:  # Ctrl-C (or anything else) in the parent: stop the child too
+        child.kill()
+        child.wait()
+        raise
+    finally:
+        messages.close()
+    if error is not None:
+        _raise_child_error(name, *error)
+    if child.returncode == 130:  # the child alone got Ctrl-C: stop here as well
+        raise KeyboardInterrupt
+    if child.returncode != 0:
+        raise WorkerKilled(_death_message(name, child.returncode))
+
+
+def _child_env() -> dict[str, str]:
+    """The parent's environment, with its ``sys.path`` so the child imports the same
+    ``blurutils`` (a source checkout run without installing included)."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
+        [*paths, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]))
+    return env
+
+
+def _child_main(fd: int) -> int:
+    messages = Connection(fd, readable=False)
+
+    def report(line: str) -> None:
+        messages.send(("line", str(line)))
+
+    try:
+        function, args = pickle.loads(sys.stdin.buffer.read())
+        function(*args, report=report)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as exc:
+        # A BlurUtilsError travels whole (its class and one-line message); anything
+        # else as text, with the child's traceback for BLURUTILS_DEBUG.
+        known = exc if isinstance(exc, BlurUtilsError) else None
+        messages.send(("error", (known, f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+        return 1
+    finally:
+        messages.close()
+
+
+class ChildError(RuntimeError):
+    """An unexpected exception (a bug, not a user error) inside the child process;
+    its message ends with the child's traceback."""
+
+    def __init__(self, message: str, child_traceback: str):
+        super().__init__(message)
+        self.child_traceback = child_traceback
+
+
+def _raise_child_error(name: str, known: BlurUtilsError | None, message: str,
+                       trace: str) -> None:
+    if known is not None:  # its message is already one clear line
+        raise known
+    raise ChildError(f"{name}: {message} (in the run's worker process)\n\n"
+                     f"Traceback in the worker process:\n{trace}", trace)
+
+
+def _death_message(name: str, exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
+    else:
+        how, hint = f"exited with status {exitcode}", ""
+    return (f"{name}: the training process was {how}{hint}; finished work is saved — "
+            "run the same command again to resume")
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(int(sys.argv[1])))
