@@ -33,7 +33,8 @@ NB_DIR = REPO / "notebooks"
 SANITIZE = NB_DIR / "sanitize.cfg"
 SERIES = ["00_overview", "01_download_video", "02_preprocess_frames", "03_forward_autoencoder",
           "04_backward_autoencoder", "05_bidirectional_autoencoder",
-          "06_convolutional_autoencoder", "07_train_all_models", "08_blur_analysis"]
+          "06_convolutional_autoencoder", "07_train_all_models", "08_blur_analysis",
+          "09_beyond_the_paper"]
 NOTEBOOKS = [NB_DIR / f"{name}.ipynb" for name in SERIES]
 
 #: What must never appear in a stored output: TensorFlow's C++ log lines, Keras progress

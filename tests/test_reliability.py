@@ -732,14 +732,18 @@ def _keyword(node: ast.Call, key: str):
 def test_safety_package_source_uses_only_safe_loaders():
     """Every loader call in blurutils/ is the safe one: load_model(safe_mode=True),
     np.load(allow_pickle=False), yaml.safe_load; no pickle, eval or exec; Keras's unsafe
-    deserialization is never enabled."""
+    deserialization is never enabled.
+
+    One exception: ``isolation.py`` pickles a run's job to its own worker process over
+    that process's stdin and a private pipe — never to or from a file or the network."""
     found = {"load_model": 0, "np.load": 0, "yaml.safe_load": 0}
     for path in sorted(PACKAGE.glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] + [getattr(node, "module", "") or ""]
-                assert not {"pickle", "dill", "marshal", "shelve"} & set(names), path
+                banned = {"pickle", "dill", "marshal", "shelve"} & set(names)
+                assert not banned or (path.name == "isolation.py" and banned == {"pickle"}), path
         for node, owner, name in _calls(tree):
             where = f"{path.name}:{node.lineno}"
             if name == "load_model":

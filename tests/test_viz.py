@@ -170,3 +170,65 @@ def test_display_path_hides_machine_folders(tmp_path, monkeypatch) -> None:
     assert viz.display_path(tmp_path / "res" / "notebooks" / "x") == "results/notebooks/x"
     assert viz.display_path(REPO_DIR / "notebooks" / "a.ipynb") == "notebooks/a.ipynb"
     assert viz.display_path(tmp_path / "elsewhere" / "clip.mp4") == "clip.mp4"
+
+
+# --------------------------------------------------------------------------- beyond the paper
+
+def test_trained_runs_only_keeps_headers_and_last_epochs() -> None:
+    lines: list[str] = []
+    report = viz.trained_runs_only(2, lines.append)
+    for line in ["— audit variant all on: quirks on: pairs",
+                 "16 frames of sample: 5 training and 3 test pairs",
+                 "Convolutional-MSE      epoch  1/2  loss 0.05",
+                 "Convolutional-MSE      epoch  2/2  loss 0.04",
+                 "Convolutional-MSE      already done; reusing its results"]:
+        report(line)
+    assert lines == ["— audit variant all on: quirks on: pairs",
+                     "Convolutional-MSE      epoch  2/2  loss 0.04"]
+
+
+def _audit_table() -> pd.DataFrame:
+    rows = []
+    for variant, scale in [("all on", 10.0), ("−e", 1.0), ("all off", 0.5)]:
+        for run, bf in [("Convolutional MLAE - MSE", 2000.0), ("Convolutional MLAE - CP", 30.0)]:
+            rows.append(dict(variant=variant, paper_row=run, bf_mean=bf * scale,
+                             rbf_mean=scale - 1.0))
+    return pd.DataFrame(rows)
+
+
+def test_audit_heatmap_keeps_the_audit_order_and_annotates_values() -> None:
+    fig = viz.show_audit_heatmap(_audit_table(), "bf_mean")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all on", "−e", "all off"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Convolutional - MSE",
+                                                           "Convolutional - CP"]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:3] == ["20,000", "2,000", "1,000"] and "15" in texts
+    image = ax.get_images()[0].get_array()
+    assert np.isclose(image[0, 0], 4.3010, atol=1e-3)      # log10(20,000)
+    assert fig.axes[1].get_ylabel() == "log10 bf_mean"
+
+
+def test_audit_heatmap_of_negative_values_uses_a_symmetric_log() -> None:
+    fig = viz.show_audit_heatmap(_audit_table(), "rbf_mean")
+    image = fig.axes[0].get_images()[0].get_array()
+    assert np.isclose(image[0, 2], -math.log10(1.5))        # rbf -0.5
+    assert "sign" in fig.axes[1].get_ylabel()
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        viz.show_audit_heatmap(_audit_table(), "nope")
+
+
+def test_blur_vs_fidelity_draws_one_labelled_point_per_method() -> None:
+    table = pd.DataFrame([
+        dict(method="Convolutional MLAE - MSE", kind="autoencoder", psnr_mean=23.5, abs_rbf_mean=14.2),
+        dict(method="Copy previous", kind="baseline (no learning)", psnr_mean=35.1, abs_rbf_mean=0.0),
+        dict(method="Linear blend", kind="baseline (no learning)", psnr_mean=38.5, abs_rbf_mean=0.09)])
+    fig = viz.show_blur_vs_fidelity(table)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.texts] == ["Convolutional - MSE", "Copy previous",
+                                                "Linear blend"]
+    points = [c.get_offsets()[0] for c in ax.collections]
+    assert len(points) == 3 and points[1][1] == 1e-3       # |RBF| = 0 drawn at the floor
+    with pytest.raises(ValueError, match="table3"):
+        viz.show_blur_vs_fidelity(table.drop(columns="kind"))
