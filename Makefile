@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= quick
 OUT    ?= results
 
-.PHONY: reproduce test lab notebooks bench clean-results
+.PHONY: reproduce study audit test lab notebooks bench clean-results
 
 # (Re)install when the dependency lists change; creates .venv if missing.
 $(STAMP): requirements.txt pyproject.toml
@@ -18,8 +18,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-reproduce: $(STAMP)   ## the study on the bundled clip -> results/
+reproduce: $(STAMP)   ## the study, then the audit of the authors' code -> results/
 	$(PY) -m blurutils reproduce --profile $(PROFILE) --out $(OUT)
+	$(PY) -m blurutils audit --profile $(PROFILE) --out $(OUT)
+
+study: $(STAMP)       ## the study as the paper describes it (12 runs) -> results/REPORT.md
+	$(PY) -m blurutils reproduce --profile $(PROFILE) --out $(OUT)
+
+audit: $(STAMP)       ## the authors' six quirks: all on, each off, all off -> results/audit.md
+	$(PY) -m blurutils audit --profile $(PROFILE) --out $(OUT)
 
 test: $(STAMP)        ## the whole test suite
 	$(PY) -m pytest

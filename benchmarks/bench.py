@@ -167,6 +167,74 @@ def bench_training(report: Report, n_frames: int, repeats: int, models: list[str
         keras.backend.clear_session()
 
 
+# --------------------------------------------------------------------------- limits
+def memory_bandwidth(megabytes: int, repeats: int) -> list[float]:
+    """Copy rate of a large float32 array (read + write), GB/s, one core (NumPy)."""
+    src = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # touch the pages first
+    return [2 * src.nbytes / timed(lambda: np.copyto(dst, src)) / 1e9 for _ in range(repeats)]
+
+
+def bench_limits(report: Report, repeats: int, tiny: bool) -> None:
+    """Why the dense models cannot reach the matmul peak: one Forward training step
+    split into its gradient and its Adam update, against the machine's limits."""
+    import keras
+    import tensorflow as tf
+
+    from blurutils.models import build_model
+
+    bandwidth = memory_bandwidth(16 if tiny else 512, max(repeats, 3))
+    report.add("limits", "memory bandwidth: NumPy copy of a large float32 array", bandwidth,
+               "GB/s", note="read + write, one core")
+    peak = matmul_peak(512 if tiny else 4096, max(repeats, 3))
+    report.add("limits", "float32 matmul peak (TensorFlow, all cores)", peak, "GFLOP/s")
+    model = build_model("Forward")
+    params = model.count_params()
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    batch = 64
+    x = tf.random.uniform((batch, 100, 200, 1))
+    y = tf.random.uniform((batch, 100, 200, 1))
+
+    def gradients():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+        return tape.gradient(loss, model.trainable_variables)
+
+    grad_only = tf.function(lambda: tf.add_n([tf.reduce_sum(g) for g in gradients()]),
+                            jit_compile=True)
+
+    @tf.function(jit_compile=True)
+    def full_step():
+        optimizer.apply(gradients(), model.trainable_variables)
+        return optimizer.iterations
+
+    for fn in (grad_only, full_step):
+        fn()  # compile
+    n = 1 if tiny else max(repeats, 3)
+    grad_ms = [1e3 * timed(lambda: grad_only().numpy()) for _ in range(n)]
+    step_ms = [1e3 * timed(lambda: full_step().numpy()) for _ in range(n)]
+    adam_ms = [s - g for s, g in zip(step_ms, grad_ms)]
+    peak_med, bw_med = statistics.median(peak), statistics.median(bandwidth)
+    flop_ms = 6 * params * batch / (peak_med * 1e9) * 1e3
+    adam_bytes = 7 * 4 * params  # read w, g, m, v; write w, m, v (float32)
+    adam_bound_ms = adam_bytes / (bw_med * 1e9) * 1e3
+    report.add("limits", f"Forward, batch {batch}: gradient only (XLA)", grad_ms, "ms/step",
+               note=f"{6 * params * batch / 1e9:.1f} GFLOP: {flop_ms:.0f} ms at the matmul peak")
+    report.add("limits", f"Forward, batch {batch}: gradient + Adam update (XLA)", step_ms,
+               "ms/step")
+    report.add("limits", "Forward: Adam update alone (difference)", adam_ms, "ms/step",
+               note=f"moves {adam_bytes / 1e9:.2f} GB: {adam_bound_ms:.0f} ms at the copy rate")
+    bound = flop_ms + adam_bound_ms
+    report.add("limits", "Forward: step lower bound (matmul peak + Adam at copy rate)",
+               [bound], "ms/step",
+               note=f"share of the matmul peak a step can reach: {flop_ms / bound:.2f}")
+    report.add("limits", "Forward: measured step vs that bound", [bound / m for m in step_ms],
+               "of the bound")
+    keras.backend.clear_session()
+
+
 # --------------------------------------------------------------------------- frames
 def raw_decode(path: Path) -> int:
     import cv2
@@ -260,15 +328,44 @@ def bench_metrics(report: Report, n_frames: int, repeats: int) -> None:
 
 
 # --------------------------------------------------------------------------- end to end
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB of the largest descendant) of a command."""
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB of the largest descendant, stdout) of a command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    done = subprocess.run(cmd, check=True, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+    return wall, max(peak, before) / 1024, done.stdout
+
+
+def epoch_rates(stdout: str) -> dict[str, list[float]]:
+    """Training frames/s per model from a study's epoch lines (the first epoch, which
+    compiles, left out)."""
+    import re
+
+    rates: dict[str, list[float]] = {}
+    for line in stdout.splitlines():
+        m = re.match(r"(\S+?)-(MSE|MSLE|CP)\s+epoch\s+(\d+)/\d+ .* (\d+) frames/s$", line)
+        if m and int(m.group(3)) > 1:
+            rates.setdefault(m.group(1), []).append(float(m.group(4)))
+    return rates
+
+
+def paper_projection(rates: dict[str, list[float]]) -> tuple[float, str]:
+    """Hours for the paper profile's 12 runs on this machine, from measured rates."""
+    from blurutils.config import make_config
+    from blurutils.pairs import split_targets
+
+    paper = make_config("paper")
+    n_train = len(split_targets(paper.max_frames, test_fraction=paper.test_fraction).train)
+    seconds, parts = 0.0, []
+    for model, values in rates.items():
+        rate = statistics.median(values)
+        run = 3 * paper.epochs * n_train / rate  # three losses per model
+        seconds += run
+        parts.append(f"{model} {rate:.0f} frames/s")
+    return seconds / 3600, ", ".join(parts)
 
 
 def dir_size_mb(path: Path) -> float:
@@ -276,20 +373,40 @@ def dir_size_mb(path: Path) -> float:
 
 
 def bench_end_to_end(report: Report, profile: str, repeats: int) -> None:
-    walls, peaks, sizes = [], [], []
+    walls, peaks, sizes, models_mb, frames_mb = [], [], [], [], []
+    rates: dict[str, list[float]] = {}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, BLURUTILS_DATA_DIR=str(Path(tmp) / "data"))
-            wall, peak = run_measured([sys.executable, "-m", "blurutils", "reproduce",
-                                       "--profile", profile, "--out", str(Path(tmp) / "out")],
-                                      env)
+            wall, peak, stdout = run_measured(
+                [sys.executable, "-m", "blurutils", "reproduce", "--profile", profile,
+                 "--out", str(Path(tmp) / "out")], env)
             walls.append(wall)
             peaks.append(peak)
             sizes.append(dir_size_mb(Path(tmp)))
+            models_mb.append(sum(p.stat().st_size for p in Path(tmp).rglob("model.keras")) / 1e6)
+            frames_mb.append(dir_size_mb(Path(tmp) / "data" / "frames"))
+            for model, values in epoch_rates(stdout).items():
+                rates.setdefault(model, []).extend(values)
     report.add("end to end", f"reproduce --profile {profile}: wall time", walls, "s")
     report.add("end to end", f"reproduce --profile {profile}: peak resident memory", peaks,
-               "MB", note="ru_maxrss (a high-water mark, shared by later runs)")
-    report.add("end to end", f"reproduce --profile {profile}: disk written", sizes, "MB")
+               "MB", note="the largest single process (each run trains in its own)")
+    report.add("end to end", f"reproduce --profile {profile}: disk written", sizes, "MB",
+               note=f"of which saved models {statistics.median(models_mb):.0f} MB, "
+                    f"frame cache {statistics.median(frames_mb):.1f} MB")
+    if rates:
+        hours, parts = paper_projection(rates)
+        report.add("end to end", "paper profile (12,000 frames, 12 runs): projected training "
+                   "time on this machine", [hours], "h", note=f"from the epoch rates above: {parts}")
+    from blurutils.config import make_config
+
+    paper = make_config("paper")
+    frame_cache = paper.max_frames * 100 * 200 / 1e6
+    models = statistics.median(models_mb) if paper.keep_models else 0.0
+    report.add("end to end", "paper profile: projected disk (frame cache + results"
+               + (" + models" if paper.keep_models else ", models not kept") + ")",
+               [frame_cache + models + 10], "MB",
+               note="the authors' pipeline wrote ~90 GB (a JPEG and a CSV row per frame)")
 
 
 # --------------------------------------------------------------------------- report
@@ -319,11 +436,35 @@ def write_markdown(report: Report, path: Path, argv: list[str]) -> None:
                       "|---|---:|---|---|"]
         lines.append(f"| {row.name} | {row.cell()} | {row.unit} | {row.note} |")
     lines += ["", *report.notes, ""]
+    kept = kept_sections(path, {row.section for row in report.rows})
+    if kept:
+        lines += ["", "<!-- sections below were not rerun this time; kept from the previous "
+                  "run of the same file -->", *kept]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
-SECTIONS = ("metrics", "frames", "training", "end_to_end")
+def kept_sections(path: Path, rerun: set[str]) -> list[str]:
+    """Lines of the ``## Section`` blocks of an earlier report that this run did not
+    measure, so ``--only`` refreshes some sections without dropping the others."""
+    if not path.is_file():
+        return []
+    kept, keep = [], False
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip().lower()
+            keep = title in {"metrics", "frames", "training", "limits", "end to end"} \
+                and title not in rerun
+            if keep:
+                kept.append("")
+        elif line.startswith("<!-- sections below"):
+            continue
+        if keep:
+            kept.append(line)
+    return kept
+
+
+SECTIONS = ("metrics", "frames", "training", "limits", "end_to_end")
 
 
 def main(argv: list[str] | None = None) -> Report:
@@ -345,6 +486,8 @@ def main(argv: list[str] | None = None) -> Report:
         bench_training(report, 24 if tiny else 1000, 1 if tiny else args.repeats,
                        ["Forward", "Convolutional"] if tiny else
                        ["Forward", "Backward", "Bi-Directional", "Convolutional"])
+    if "limits" in only:
+        bench_limits(report, args.repeats, tiny)
     if "end_to_end" in only:
         bench_end_to_end(report, "smoke" if tiny else "quick", 1 if tiny else args.repeats)
     out = args.out or (None if tiny else str(REPO / "docs" / "BENCHMARKS.md"))

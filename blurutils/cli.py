@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=None)
         p.add_argument("--split", default=None, help="random (paper) | blocked")
         p.add_argument("--conv-filters", type=_positive_int, default=None)
+        p.add_argument("--frame-layout", default=None,
+                       help="the dense models' frames: paper (100x200, default) | half "
+                            "(50x100, for machines under 4 GB) | auto")
 
     p = sub.add_parser("fetch", help="resolve a source to a local video file and print its path")
     add_source_options(p)
@@ -185,7 +188,7 @@ def _study_config(args: argparse.Namespace, **extra):
     overrides = dict(source=args.source, out=args.out, models=args.models, losses=args.losses,
                      epochs=args.epochs, max_frames=args.max_frames,
                      synthetic_frames=args.synthetic_frames, seed=args.seed, split=args.split,
-                     conv_filters=args.conv_filters, **extra)
+                     conv_filters=args.conv_filters, frame_layout=args.frame_layout, **extra)
     if args.config:
         config = load_config(args.config, profile=args.profile, **overrides)
     else:

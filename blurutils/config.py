@@ -48,6 +48,7 @@ class StudyConfig:
     conv_jit_compile: bool = False    # XLA: ~2-4x slower for the conv model at batch 1
     conv_steps_per_execution: int = 32  # batch-1 steps per call: ~2x faster, same result
     checkpoint_interval_s: float = 30.0  # 0: checkpoint after every epoch
+    frame_layout: str = "paper"       # paper (100x200) | half (50x100, small machines) | auto
     compat: list[str] = field(default_factory=list)  # the authors' quirks (blurutils.compat)
     isolate_runs: bool = True         # each run in a fresh process: memory back after each
     keep_models: bool = True          # keep runs/*/model.keras (170 MB per dense model)
@@ -66,6 +67,9 @@ class StudyConfig:
         from .compat import parse_compat
 
         self.compat = list(parse_compat(self.compat))
+        from .machine import frame_layout_for
+
+        self.frame_layout = frame_layout_for(self.frame_layout)  # "auto" -> what fits here
         for name in ("epochs", "dense_batch_size", "conv_batch_size", "conv_filters",
                      "frame_step", "synthetic_frames", "conv_steps_per_execution"):
             if getattr(self, name) < 1:
@@ -88,8 +92,10 @@ class StudyConfig:
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(max_frames=16, epochs=2, dense_jit_compile=False),
     "quick": dict(),
+    # Models are not kept at this scale (9 dense models: 1.5 GB); the tables need only the
+    # per-frame metrics.  Set keep_models: true to keep them (e.g. for `interpolate`).
     "paper": dict(source="synthetic", max_frames=12000, synthetic_frames=12000,
-                  checkpoint_interval_s=60.0),
+                  checkpoint_interval_s=60.0, keep_models=False),
 }
 
 

@@ -260,7 +260,8 @@ class FrameRequest:
     synthetic_frames: int | None = None
 
     @classmethod
-    def of(cls, config: StudyConfig, layout: str = "paper") -> "FrameRequest":
+    def of(cls, config: StudyConfig, layout: str | None = None) -> "FrameRequest":
+        layout = layout or config.frame_layout
         synthetic = config.synthetic_frames if config.source == "synthetic" else None
         return cls(config.source, config.max_frames, config.frame_step, layout, synthetic)
 
@@ -350,9 +351,14 @@ def _stored_metrics(job: RunJob) -> dict[bool, pd.DataFrame] | None:
     return None if any(df is None for df in stored.values()) else stored
 
 
-def plan_runs(config: StudyConfig, n_frames: int, split, fingerprints: dict[str, str]
-              ) -> list[tuple[str, str, RunJob]]:
-    """(model, loss, job) for every run of ``config``, in the paper's order."""
+def plan_runs(config: StudyConfig, n_frames: int, split,
+              fingerprint: Callable[[str], str]) -> list[tuple[str, str, RunJob]]:
+    """(model, loss, job) for every run of ``config``, in the paper's order.
+
+    ``fingerprint(layout)`` is the data fingerprint of the frames in that layout.
+    ``config.frame_layout`` applies to the dense models (the ones that need the memory);
+    the convolutional model keeps the paper's frames, or the authors' with quirk (f).
+    """
     from .compat import conv_run_settings, frame_format_for, model_offsets, run_folder_name
     from .models import model_spec
     from .pairs import DIRECTION_OFFSETS, examples_at
@@ -365,14 +371,15 @@ def plan_runs(config: StudyConfig, n_frames: int, split, fingerprints: dict[str,
         conv = spec.kind == "conv"
         filters, cp_last_axis = conv_run_settings(loss, config.conv_filters, quirks) \
             if conv else (0, False)
-        layout = frame_format_for(spec.kind, quirks)
+        layout = config.frame_layout if spec.kind == "dense" else frame_format_for(spec.kind,
+                                                                                      quirks)
         run = RunConfig(model=spec.name, loss=loss, epochs=config.epochs,
                         batch_size=config.conv_batch_size if conv else config.dense_batch_size,
                         seed=config.seed, conv_filters=filters, cp_last_axis=cp_last_axis,
                         jit_compile=config.conv_jit_compile if conv else config.dense_jit_compile,
                         steps_per_execution=config.conv_steps_per_execution if conv else 1,
                         checkpoint_interval_s=config.checkpoint_interval_s,
-                        data_fingerprint=fingerprints[layout])
+                        data_fingerprint=fingerprint(layout))
         offsets = model_offsets(spec.name, DIRECTION_OFFSETS[spec.direction], quirks)
         folder = run_folder_name(run.name, spec.name, quirks)
         jobs.append((spec.name, loss, RunJob(
@@ -426,12 +433,16 @@ def collect_runs(config: StudyConfig, *, report: Callable[[str], None] = print,
     request = FrameRequest.of(config)
     frames = request.load()
     split = study_split(config, len(frames))
-    layouts = {"paper": frames}
-    if "conv_frames" in config.compat and any(model_spec(m).kind == "conv"
-                                              for m in config.models):
-        layouts["fillnet_conv"] = FrameRequest.of(config, "fillnet_conv").load()
-    fingerprints = {name: data_fingerprint(array, split.train, split.test)
-                    for name, array in layouts.items()}
+    fingerprints: dict[str, str] = {}
+
+    def fingerprint(layout: str) -> str:
+        if layout not in fingerprints:
+            array = frames if layout == config.frame_layout \
+                else FrameRequest.of(config, layout).load()
+            fingerprints[layout] = data_fingerprint(array, split.train, split.test)
+        return fingerprints[layout]
+
+    jobs = plan_runs(config, len(frames), split, fingerprint)
     if on_ready is not None:
         on_ready()
     report(f"{len(frames)} frames of {config.source}: {len(split.train)} training and "
@@ -440,7 +451,7 @@ def collect_runs(config: StudyConfig, *, report: Callable[[str], None] = print,
               else f"({config.split} split, seed {config.seed})"))
 
     runs = CollectedRuns(frames, split)
-    for model_name, loss, job in plan_runs(config, len(frames), split, fingerprints):
+    for model_name, loss, job in jobs:
         stored = _stored_metrics(job)
         if stored is None:
             if config.isolate_runs:

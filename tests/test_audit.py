@@ -33,6 +33,7 @@ def _verdicts(per_variant: dict[str, str]) -> pd.DataFrame:
     ({"default": "holds", "−a": "does not hold"}, "yes", "fragile"),
     ({"default": "does not hold", ALL_OFF: "holds", "−b": "holds"}, "yes", "because of (b)"),
     ({"default": "does not hold"}, "no", "not reproduced"),
+    ({"default": "does not hold", "−a": "holds"}, "no", "only when (a)"),
     ({"default": "not tested"}, "not tested", "not part of the audit"),
 ])
 def test_findings_say_whether_and_why_a_finding_survives(per_variant, survives, words):
@@ -106,3 +107,16 @@ def test_rerunning_the_audit_trains_nothing(audit, tmp_path):
     again = run_audit(config, report=lines.append)
     assert not [line for line in lines if " epoch " in line]
     pd.testing.assert_frame_equal(again.table, result.table)
+
+
+def test_largest_effect_names_the_quirk_that_moves_a_number_most():
+    from blurutils.audit import largest_effects
+
+    names = [v.name for v in audit_variants()]
+    bf = {name: 100.0 for name in names}
+    bf.update({"−e": 8.0, "−a": 150.0, ALL_OFF: 5.0})   # (e) divides by 12.5; (a) x1.5
+    table = pd.DataFrame([dict(variant=name, paper_row="Convolutional MLAE - CP", bf_mean=value)
+                          for name, value in bf.items()])
+    row = largest_effects(table).iloc[0]
+    assert row.quirk == "(e) conv_loss"
+    assert row.ratio == pytest.approx(0.08) and row.bf_all_off == 5.0

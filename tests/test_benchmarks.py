@@ -47,3 +47,41 @@ def test_run_measured_reports_wall_time_and_memory(bench, tmp_path):
     assert wall > 0 and peak >= 50  # MB: the child allocated 50 MB
     (tmp_path / "a").write_bytes(b"x" * 2_000_000)
     assert bench.dir_size_mb(tmp_path) == pytest.approx(2.0)
+
+
+def test_tiny_limits_section_explains_the_dense_step(bench, tmp_path):
+    report = bench.main(["--tiny", "--repeats", "1", "--only", "limits", "--out",
+                         str(tmp_path / "B.md")])
+    names = [row.name for row in report.rows]
+    assert any("memory bandwidth" in n for n in names)
+    assert any("Adam update alone" in n for n in names)
+    assert any("lower bound" in n for n in names)
+    bound = next(r for r in report.rows if "lower bound" in r.name)
+    assert "share of the matmul peak" in bound.note
+
+
+def test_rerunning_one_section_keeps_the_others(bench, tmp_path):
+    out = tmp_path / "B.md"
+    bench.main(["--tiny", "--repeats", "1", "--only", "metrics", "--out", str(out)])
+    bench.main(["--tiny", "--repeats", "1", "--only", "limits", "--out", str(out)])
+    text = out.read_text()
+    assert "## Limits" in text and "## Metrics" in text and "blur_factor" in text
+    bench.main(["--tiny", "--repeats", "1", "--only", "metrics", "--out", str(out)])
+    text = out.read_text()
+    assert text.count("## Metrics") == 1 and text.count("## Limits") == 1
+
+
+def test_epoch_rates_and_the_paper_projection(bench):
+    stdout = "\n".join([
+        "Forward-MSE            epoch  1/10  loss 0.1  test loss 0.1    3.0 s     30 frames/s",
+        "Forward-MSE            epoch  2/10  loss 0.1  test loss 0.1    0.3 s    300 frames/s",
+        "Forward-CP             epoch  2/10  loss -0.9  test loss -0.9  0.3 s    100 frames/s",
+        "Bi-Directional-MSLE    epoch 10/10  loss 0.1  test loss 0.1    0.3 s    200 frames/s",
+        "Convolutional-MSE      already done; reusing its results",
+    ])
+    rates = bench.epoch_rates(stdout)
+    assert rates == {"Forward": [300.0, 100.0], "Bi-Directional": [200.0]}
+    hours, parts = bench.paper_projection({"Forward": [200.0]})
+    # 12,000 frames -> 11,998 targets, 70% = 8,398 train; 3 losses x 10 epochs at 200/s
+    assert hours == pytest.approx(3 * 10 * 8398 / 200 / 3600)
+    assert "Forward 200 frames/s" in parts

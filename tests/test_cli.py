@@ -216,8 +216,11 @@ def files(tmp_path):
     np.save(flat_npy, np.zeros(10))
     plain = tmp_path / "plain-file"
     plain.write_text("a regular file, not a folder\n")
+    compat_config = tmp_path / "compat.yaml"
+    compat_config.write_text("profile: smoke\ncompat: fillnet\n")
     return dict(text=text, fake_video=fake_video, bad_yaml=bad_yaml, unknown_key=unknown_key,
-                nan=nan, flat_npy=flat_npy, plain=plain, dir=tmp_path)
+                nan=nan, flat_npy=flat_npy, plain=plain, compat_config=compat_config,
+                dir=tmp_path)
 
 
 @pytest.mark.parametrize("args, command, words", [
@@ -243,6 +246,10 @@ def files(tmp_path):
     (["reproduce", "--config", "{bad_yaml}"], "reproduce", ["YAML"]),
     (["reproduce", "--config", "{unknown_key}"], "reproduce", ["learning_rate"]),
     (["reproduce", "--config", "{dir}/missing.yaml"], "reproduce", ["cannot read"]),
+    (["reproduce", "--compat", "fillnt"], "reproduce", ["unknown compat switch", "fillnt"]),
+    (["reproduce", "--frame-layout", "huge"], "reproduce", ["frame layout", "huge"]),
+    (["audit", "--profile", "bogus"], "audit", ["unknown profile", "bogus"]),
+    (["audit", "--config", "{compat_config}"], "audit", ["sets compat"]),
     (["frames", "sample", "--max-frames", "x"], "frames", ["--max-frames"]),
 ], ids=lambda v: "-".join(v) if isinstance(v, list) else None)
 def test_user_errors_are_one_line_and_exit_2(files, args, command, words):

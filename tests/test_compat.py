@@ -96,7 +96,7 @@ def _examples(compat_value, model, n=40):
     config = make_config("smoke", compat=compat_value, models=[model], losses=["MSE"])
     split = study_split(config, n)
     fingerprints = {"paper": "x", "fillnet_conv": "y"}
-    (_, _, job), = plan_runs(config, n, split, fingerprints)
+    (_, _, job), = plan_runs(config, n, split, fingerprints.__getitem__)
     return job
 
 
