@@ -43,8 +43,10 @@ def test_per_frame_loop_matches_blur_factor(bench, sample_frames):
 
 
 def test_run_measured_reports_wall_time_and_memory(bench, tmp_path):
-    wall, peak = bench.run_measured([sys.executable, "-c", "x = bytearray(50_000_000)"], {})
+    wall, peak, stdout = bench.run_measured(
+        [sys.executable, "-c", "x = bytearray(50_000_000); print('done')"], {})
     assert wall > 0 and peak >= 50  # MB: the child allocated 50 MB
+    assert stdout == "done\n"
     (tmp_path / "a").write_bytes(b"x" * 2_000_000)
     assert bench.dir_size_mb(tmp_path) == pytest.approx(2.0)
 
