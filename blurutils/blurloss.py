@@ -27,7 +27,6 @@ names of :func:`blurutils.losses.get_loss`.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import keras
@@ -36,12 +35,11 @@ from keras import ops
 
 from .errors import ConfigError, MetricInputError
 from .frames import FRAME_HEIGHT, FRAME_WIDTH
-from .losses import LOSS_NAMES, get_loss
+from .loss_names import (BLUR_LOSS_NAMES, DEFAULT_LAMBDA, LOSS_NAMES,  # noqa: F401 (re-exported)
+                         _check_lambda, blur_loss_name, is_blur_aware_name,
+                         parse_blur_loss_name)
+from .losses import get_loss
 
-#: The blur-aware variants of the paper's losses, with the default lambda.
-BLUR_LOSS_NAMES = tuple(f"{name}+BLUR" for name in LOSS_NAMES)
-#: Default weight of the blur penalty.
-DEFAULT_LAMBDA = 0.1
 #: Default floor inside the log, in squared intensity units (frames in [0, 1]).  The
 #: Laplacian variance of the sample clip's frames is ~2e-2 (BF ~ 50) and that of
 #: uint8 quantisation noise alone ~3e-5, so 1e-6 only matters for nearly flat frames.
@@ -51,9 +49,6 @@ DEFAULT_EPS = 1e-6
 LAPLACIAN_KERNEL = np.array([[0.0, 1.0, 0.0],
                              [1.0, -4.0, 1.0],
                              [0.0, 1.0, 0.0]], dtype=np.float32).reshape(3, 3, 1, 1)
-
-_NAME = re.compile(r"^\s*([A-Za-z]+)\s*\+\s*BLUR\s*(?:@\s*([^\s]+))?\s*$", re.IGNORECASE)
-
 
 def _as_nhwc(x: Any) -> Any:
     """(B, H, W), (B, H, W, 1) or flat (B, 20000) study frames -> float32 (B, H, W, 1)."""
@@ -166,46 +161,6 @@ class BlurAwareLoss(keras.losses.Loss):
         config = super().get_config()
         config.update(base=self.base, lam=self.lam, eps=self.eps)
         return config
-
-
-def _check_lambda(lam: Any) -> float:
-    try:
-        value = float(lam)
-    except (TypeError, ValueError):
-        raise ConfigError(f"lambda {lam!r}: not a number") from None
-    if isinstance(lam, bool) or not math.isfinite(value) or value < 0:
-        raise ConfigError(f"lambda {lam!r}: must be a finite number >= 0")
-    return value
-
-
-def parse_blur_loss_name(name: str) -> tuple[str, float]:
-    """``"MSE+BLUR"`` -> ("MSE", 0.1); ``"cp+blur@0.5"`` -> ("CP", 0.5).
-
-    Case and spaces around ``+`` and ``@`` are ignored.  Raises
-    :class:`~blurutils.errors.ConfigError` for anything else.
-    """
-    match = _NAME.match(name) if isinstance(name, str) else None
-    if match is None:
-        raise ConfigError(f"unknown blur-aware loss {name!r} (expected BASE+BLUR or "
-                          f"BASE+BLUR@LAMBDA with BASE one of {', '.join(LOSS_NAMES)}, "
-                          "e.g. MSE+BLUR or CP+BLUR@0.5)")
-    base = match.group(1).upper()
-    if base not in LOSS_NAMES:
-        raise ConfigError(f"unknown base loss {match.group(1)!r} in {name!r} "
-                          f"(expected one of {', '.join(LOSS_NAMES)})")
-    lam = DEFAULT_LAMBDA if match.group(2) is None else _check_lambda(match.group(2))
-    return base, lam
-
-
-def blur_loss_name(base: str, lam: float = DEFAULT_LAMBDA) -> str:
-    """Canonical name: ``"MSE+BLUR"`` for the default lambda, ``"MSE+BLUR@0.5"`` otherwise."""
-    base = base.upper()
-    return f"{base}+BLUR" if lam == DEFAULT_LAMBDA else f"{base}+BLUR@{lam:g}"
-
-
-def is_blur_aware_name(name: str) -> bool:
-    """Whether ``name`` looks like a blur-aware loss name (``...+BLUR[@lambda]``)."""
-    return isinstance(name, str) and "+BLUR" in name.upper().replace(" ", "")
 
 
 def make_blur_aware_loss(name: str, eps: float = DEFAULT_EPS) -> BlurAwareLoss:

@@ -193,9 +193,6 @@ def _study_config(args: argparse.Namespace, **extra):
         config = load_config(args.config, profile=args.profile, **overrides)
     else:
         config = make_config(args.profile or "quick", **overrides)
-    from .training import quiet_tensorflow
-
-    quiet_tensorflow()
     return config
 
 

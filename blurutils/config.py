@@ -55,10 +55,7 @@ class StudyConfig:
     out: str = "results"
 
     def __post_init__(self) -> None:
-        from .training import quiet_tensorflow
-
-        quiet_tensorflow()  # .models imports Keras: keep TensorFlow's start-up lines off stderr
-        from .models import model_spec
+        from .models import model_spec  # name look-ups only: no TensorFlow here
         from .pairs import SPLIT_METHODS
 
         self.models = [model_spec(m).name for m in _as_list(self.models, "models")]
@@ -117,7 +114,7 @@ def _baseline_names(value: Any) -> list[str]:
 
 
 def _loss_name(name: str) -> str:
-    from .losses import canonical_loss_name
+    from .loss_names import canonical_loss_name
 
     return canonical_loss_name(name)
 

@@ -17,8 +17,7 @@ import keras
 from keras import ops
 
 from .errors import ConfigError
-
-LOSS_NAMES = ("MSE", "MSLE", "CP")
+from .loss_names import LOSS_NAMES, canonical_loss_name  # noqa: F401 (re-exported)
 
 
 @keras.saving.register_keras_serializable(package="blurutils")
@@ -40,23 +39,6 @@ def last_axis_cosine_proximity(y_true, y_pred):
     on (H, W, 1) outputs it is constant.
     """
     return keras.losses.cosine_similarity(y_true, y_pred, axis=-1)
-
-
-def canonical_loss_name(name: str) -> str:
-    """``mse`` -> ``MSE``; ``cp + blur@0.5`` -> ``CP+BLUR@0.5``; unknown -> ConfigError.
-
-    Besides the paper's three losses, ``BASE+BLUR[@lambda]`` names the blur-aware loss
-    of :mod:`blurutils.blurloss` (the paper's first recommendation).
-    """
-    key = str(name).strip().upper()
-    if key in LOSS_NAMES:
-        return key
-    from .blurloss import blur_loss_name, is_blur_aware_name, parse_blur_loss_name
-
-    if is_blur_aware_name(key):
-        return blur_loss_name(*parse_blur_loss_name(key))
-    raise ConfigError(f"unknown loss {name!r} (expected one of {', '.join(LOSS_NAMES)}, "
-                      "or BASE+BLUR for the blur-aware loss)")
 
 
 def get_loss(name: str) -> Callable | keras.losses.Loss:

@@ -19,12 +19,13 @@ trains) for the convolutional model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .frames import FRAME_SHAPE
+
+if TYPE_CHECKING:  # Keras is imported where a model is built, so that the name
+    import keras  # look-ups below stay cheap (blurutils.loss_names says why)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ def _normalise(name: str) -> str:
 def build_dense_autoencoder(n_inputs: int = 1, name: str = "Forward",
                             frame_shape: tuple[int, int] = FRAME_SHAPE) -> keras.Model:
     """Multilayer autoencoder: ``n_inputs`` flattened frames -> one frame."""
+    import keras
+    from keras import layers
+
     height, width = frame_shape
     inputs = keras.Input((height, width, n_inputs), name="frames")
     # Channels first before flattening, so two frames are concatenated whole
@@ -92,6 +96,9 @@ def build_conv_autoencoder(filters: int = 16, name: str = "Convolutional",
     if any(side % 4 for side in frame_shape):
         raise ConfigError(f"conv frame shape {tuple(frame_shape)}: both sides must be "
                           "divisible by 4 (two 2x2 poolings, then two 2x upsamplings)")
+    import keras
+    from keras import layers
+
     inputs = keras.Input((*frame_shape, 1), name="frames")
     x = layers.Conv2D(filters, 3, activation="relu", padding="same", name="enc_conv1")(inputs)
     x = layers.MaxPooling2D(2, padding="same", name="enc_pool1")(x)
@@ -116,6 +123,8 @@ def build_model(name: str, *, conv_filters: int = 16,
 
 def make_optimizer(name: str) -> keras.optimizers.Optimizer:
     """Adam (defaults) for the MLAEs; Adadelta(learning_rate=1.0) for the conv model."""
+    import keras
+
     if model_spec(name).kind == "conv":
         return keras.optimizers.Adadelta(learning_rate=1.0)
     return keras.optimizers.Adam()

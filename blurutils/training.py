@@ -104,8 +104,7 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        quiet_tensorflow()
-        from .losses import canonical_loss_name
+        from .loss_names import canonical_loss_name
         from .models import MODELS
 
         if self.model not in MODELS:

@@ -73,3 +73,27 @@ def test_a_killed_child_is_one_clear_error_saying_work_is_saved(sig):
     assert "run the same command again to resume" in message and "\n" not in message
     assert ("out of memory?" in message) == (sig == signal.SIGKILL)
     assert lines == ["about to die"]
+
+
+def test_a_study_with_isolated_runs_never_loads_tensorflow_in_the_caller(tmp_path):
+    """The caller (a notebook kernel, the CLI) only plans, collects and plots; TensorFlow
+    (~0.7 GB resident) is loaded by the workers alone.  Notebook 07 on Binder's 2 GB
+    depends on this: a Keras import anywhere on the planning path would break it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from blurutils.config import make_config\n"
+        "from blurutils.study import run_study\n"
+        "config = make_config('smoke', models=['Convolutional'], losses=['CP'],\n"
+        f"                     out={str(tmp_path / 'results')!r})\n"
+        "result = run_study(config, report=lambda line: None)\n"
+        "loaded = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+        "print(len(result.metrics), 'runs;', 'loaded:', loaded)\n")
+    env = {**os.environ, "BLURUTILS_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "1 runs; loaded: []"
+    assert (tmp_path / "results" / "runs" / "Convolutional-CP" / "per_frame_metrics.csv").is_file()
