@@ -31,6 +31,8 @@ def test_tiny_run_reports_every_section_and_writes_markdown(bench, tmp_path):
     names = [row.name for row in report.rows]
     assert any("speed-up over plain Keras" in n for n in names)
     assert any("matmul peak" in n for n in names)
+    assert set(report.training_rates) == {"Forward", "Convolutional"}  # for the projection
+    assert all(rate > 0 for rate in report.training_rates.values())
     text = out.read_text()
     assert "| what | median (min–max) |" in text and "GFLOP/s" in text
 
@@ -83,7 +85,9 @@ def test_epoch_rates_and_the_paper_projection(bench):
     ])
     rates = bench.epoch_rates(stdout)
     assert rates == {"Forward": [300.0, 100.0], "Bi-Directional": [200.0]}
-    hours, parts = bench.paper_projection({"Forward": [200.0]})
+    hours, parts = bench.paper_projection({"Forward": 200.0})
     # 12,000 frames -> 11,998 targets, 70% = 8,398 train; 3 losses x 10 epochs at 200/s
     assert hours == pytest.approx(3 * 10 * 8398 / 200 / 3600)
     assert "Forward 200 frames/s" in parts
+    with_compile, _ = bench.paper_projection({"Forward": 200.0}, {"Forward": 6.0})
+    assert with_compile == pytest.approx(hours + 3 * 6.0 / 3600)

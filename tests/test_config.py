@@ -56,6 +56,7 @@ def test_quick_profile_is_the_default_and_the_papers_hyperparameters():
     assert c.frame_step == 1
     assert c.models == ["Backward", "Forward", "Bi-Directional", "Convolutional"]
     assert c.losses == ["MSE", "MSLE", "CP"]
+    assert c.dense_jit_compile == "auto"  # XLA only for runs long enough to repay its compile
 
 
 def test_paper_profile_values():
@@ -170,6 +171,7 @@ def test_max_frames_three_is_the_smallest_allowed():
     ("test_fraction", "0.3"),
     ("out", 5),
     ("dense_jit_compile", "yes"),
+    ("dense_jit_compile", 1),
     ("max_frames", 16.0),
 ])
 def test_wrong_types_are_config_errors(key, value):

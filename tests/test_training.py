@@ -22,8 +22,8 @@ import pytest
 from blurutils.errors import ConfigError
 from blurutils.pairs import Examples, examples_for
 from blurutils.training import (
-    RunConfig, RunFiles, data_fingerprint, make_dataset, predict, quiet_tensorflow,
-    steps_per_epoch, train_run)
+    XLA_MIN_STEPS, RunConfig, RunFiles, data_fingerprint, make_dataset, predict,
+    quiet_tensorflow, steps_per_epoch, train_run, use_xla)
 
 quiet_tensorflow()
 
@@ -41,7 +41,7 @@ CONV = dict(model="Convolutional", loss="MSE", epochs=3, batch_size=2, conv_filt
 #: Dense runs: 10 training examples in batches of 4 (3 steps), 4 test examples.
 DENSE_TRAIN = np.arange(1, 11)
 DENSE_TEST = np.arange(11, 15)
-DENSE = dict(model="Forward", loss="MSE", epochs=2, batch_size=4, seed=0)  # jit_compile=True
+DENSE = dict(model="Forward", loss="MSE", epochs=2, batch_size=4, seed=0, jit_compile=True)
 FORWARD_PARAMS = 42_359_968
 
 
@@ -231,6 +231,30 @@ def test_fingerprint_changes_with_what_is_computed(change):
     dict(jit_compile=False), dict(steps_per_execution=16), dict(checkpoint_interval_s=0.0)])
 def test_fingerprint_ignores_speed_settings(change):
     assert dataclasses.replace(BASE, **change).fingerprint() == BASE.fingerprint()
+
+
+@pytest.mark.parametrize("setting, steps, expected", [
+    ("auto", XLA_MIN_STEPS - 1, False), ("auto", XLA_MIN_STEPS, True),
+    (True, 1, True), (False, 10_000, False)])
+def test_use_xla_only_pays_for_its_compile_on_long_runs(setting, steps, expected):
+    assert use_xla(setting, steps) is expected
+
+
+def test_quick_runs_skip_xla_and_long_ones_use_it(clip, tmp_path, monkeypatch):
+    """"auto" decides from the steps left to do: 3 epochs x 7 steps = 21 steps."""
+    short = train_run(RunConfig(**{**CONV, "jit_compile": "auto"}), clip, *conv_data(),
+                      tmp_path / "short", report=lambda line: None)
+    assert short.jit_compile is False
+    monkeypatch.setattr(training, "XLA_MIN_STEPS", 21)
+    long = train_run(RunConfig(**{**CONV, "jit_compile": "auto"}), clip, *conv_data(),
+                     tmp_path / "long", report=lambda line: None)
+    assert long.jit_compile is True
+
+
+@pytest.mark.parametrize("value", ["yes", 1.5, None])
+def test_jit_compile_must_be_true_false_or_auto(value):
+    with pytest.raises(ConfigError, match="jit_compile"):
+        RunConfig("Forward", "MSE", jit_compile=value)
 
 
 def test_fingerprint_is_stable():
