@@ -84,6 +84,14 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+def cpu_timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process on all its threads) of ``fn()``."""
+    c0, t0 = os.times(), time.perf_counter()
+    fn()
+    wall, c1 = time.perf_counter() - t0, os.times()
+    return wall, (c1.user - c0.user) + (c1.system - c0.system)
+
+
 # --------------------------------------------------------------------------- training
 def matmul_peak(n: int, repeats: int) -> list[float]:
     """float32 matrix-multiply rate of this machine via TensorFlow, in GFLOP/s."""
@@ -304,21 +312,39 @@ def bench_frames(report: Report, repeats: int, synthetic_frames: int) -> None:
     from blurutils.sources import sample_path
     from blurutils.synthetic import iter_synthetic_frames
 
+    from blurutils.frames import preprocess_frame
+
     clip = sample_path()
     n = raw_decode(clip)
-    raw, ours = [], []
+    decoded = list(_frames_bgr(clip))
+    raw, ours, serial, decode_ms, prep_ms = [], [], [], [], []
     for _ in range(repeats):
-        raw.append(n / timed(lambda: raw_decode(clip)))
+        wall, cpu = cpu_timed(lambda: raw_decode(clip))
+        raw.append(n / wall)
+        decode_ms.append(1e3 * cpu / n)
         ours.append(n / timed(lambda: extract_frames(clip, progress=False)))
+        serial.append(n / timed(lambda: [preprocess_frame(f) for f in _frames_bgr(clip)]))
+        prep_ms.append(1e3 * cpu_timed(lambda: [preprocess_frame(f) for f in decoded])[1] / n)
+    raw_med = statistics.median(raw)
     report.add("frames", "OpenCV raw decode, sample clip 1280×720 H.264", raw, "frames/s")
     report.add("frames", "extract_frames (decode + grey + crop + resize)", ours, "frames/s",
-               note=f"{statistics.median(ours) / statistics.median(raw):.2f} of raw decode")
+               note=f"{statistics.median(ours) / raw_med:.2f} of raw decode; decoding runs "
+                    "a few frames ahead in a thread")
+    report.add("frames", "the same, decoding and preprocessing in turn (one thread)", serial,
+               "frames/s", note=f"{statistics.median(serial) / raw_med:.2f} of raw decode")
+    report.add("frames", "CPU time per frame: raw decode", decode_ms, "core-ms",
+               note="FFmpeg decodes on more than one core")
+    cores = os.cpu_count() or 1
+    bound = cores / (statistics.median(decode_ms) + statistics.median(prep_ms)) * 1e3
+    report.add("frames", "CPU time per frame: preprocessing alone (INTER_AREA resize ~90%)",
+               prep_ms, "core-ms",
+               note=f"so at most {bound:.0f} frames/s on {cores} cores "
+                    f"= {bound / raw_med:.2f} of raw decode")
     gen = [synthetic_frames / timed(lambda: sum(1 for _ in iter_synthetic_frames(
         synthetic_frames, seed=0))) for _ in range(repeats)]
     report.add("frames", f"synthetic generator, {synthetic_frames} frames 400×200", gen,
                "frames/s")
     with tempfile.TemporaryDirectory() as tmp:
-        decoded = [f for f in _frames_bgr(clip)]
         files = {}
         for label, size in (("720p", (1280, 720)), ("240p", (426, 240))):
             path = Path(tmp) / f"{label}.mp4"

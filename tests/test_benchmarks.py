@@ -32,6 +32,9 @@ def test_tiny_run_reports_every_section_and_writes_markdown(bench, tmp_path):
     assert any("speed-up over plain Keras" in n for n in names)
     assert any("matmul peak" in n for n in names)
     assert set(report.training_rates) == {"Forward", "Convolutional"}  # for the projection
+    assert any("in turn (one thread)" in n for n in names)  # the read-ahead's baseline
+    prep = next(r for r in report.rows if "preprocessing alone" in r.name)
+    assert "of raw decode" in prep.note  # the CPU bound on extraction
     assert all(rate > 0 for rate in report.training_rates.values())
     text = out.read_text()
     assert "| what | median (min–max) |" in text and "GFLOP/s" in text

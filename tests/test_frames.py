@@ -366,3 +366,59 @@ def test_unknown_source_name() -> None:
     with pytest.raises(SourceError, match="smaple"):
         load_frames("smaple")
     assert_nothing_cached()
+
+
+# --------------------------------------------------------------------------- read-ahead decoding
+
+def _decoders() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "blurutils-decode"]
+
+
+def test_an_error_while_preprocessing_stops_the_decoding_thread(clip: Path, monkeypatch) -> None:
+    import blurutils.frames as frames_module
+
+    calls = []
+
+    def fail_on_third(bgr, layout="paper"):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("preprocessing failed")
+        return preprocess_frame(bgr, layout)
+
+    monkeypatch.setattr(frames_module, "preprocess_frame", fail_on_third)
+    with pytest.raises(RuntimeError, match="preprocessing failed"):
+        extract_frames(clip)
+    assert len(calls) == 3 and _decoders() == []
+
+
+def test_an_error_in_the_decoding_thread_reaches_the_caller(clip: Path, monkeypatch) -> None:
+    real = cv2.VideoCapture
+
+    class Failing:
+        def __init__(self, path):
+            self.cap, self.n = real(path), 0
+
+        def read(self):
+            self.n += 1
+            if self.n == 4:
+                raise MemoryError("decoder ran out of memory")
+            return self.cap.read()
+
+        def __getattr__(self, name):
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", Failing)
+    with pytest.raises(MemoryError, match="decoder ran out of memory"):
+        extract_frames(clip)
+    assert _decoders() == []
+
+
+@pytest.mark.parametrize("options", [dict(), dict(step=3), dict(max_frames=4),
+                                     dict(step=2, max_frames=3)])
+def test_read_ahead_keeps_frame_selection(clip: Path, options: dict) -> None:
+    """Frames first, first+step, ... up to max_frames: the same as a plain loop."""
+    expected = [preprocess_frame(f) for f in decode_all(clip)][::options.get("step", 1)]
+    expected = expected[:options.get("max_frames", len(expected))]
+    np.testing.assert_array_equal(extract_frames(clip, **options), np.stack(expected))
