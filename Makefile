@@ -39,7 +39,7 @@ notebooks: $(STAMP)   ## re-execute the notebooks in place (their stored outputs
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800 \
 		notebooks/[0-9][0-9]_*.ipynb
 
-bench: $(STAMP)       ## benchmarks -> docs/BENCHMARKS.md (about 15 minutes on 2 cores)
+bench: $(STAMP)       ## benchmarks -> docs/BENCHMARKS.md (about 25 minutes on 2 cores)
 	$(PY) benchmarks/bench.py
 
 clean-results:

@@ -112,25 +112,23 @@ def matmul_peak(n: int, repeats: int) -> list[float]:
     return out
 
 
-class EpochTimer:
-    """A Keras callback factory: seconds of each epoch, from its start to its end (the
-    test pass included), so a ``fit`` call's own set-up is not counted."""
+def epoch_timer():
+    """A Keras callback with ``.seconds``: each epoch from its start to its end (its test
+    pass included), so a ``fit`` call's own set-up is not counted."""
+    import keras
 
-    def __new__(cls):
-        import keras
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
 
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds: list[float] = []
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self.t0 = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.t0)
 
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self.t0)
-
-        return _Timer()
+    return EpochTimer()
 
 
 def bench_training(report: Report, n_frames: int, repeats: int, models: list[str]) -> None:
@@ -192,7 +190,7 @@ def bench_training(report: Report, n_frames: int, repeats: int, models: list[str
         xt = frames[test.inputs].transpose(0, 2, 3, 1).astype("float32") / 255.0
         yt = frames[test.targets][..., None].astype("float32") / 255.0
 
-        ours_t, plain_t = EpochTimer(), EpochTimer()
+        ours_t, plain_t = epoch_timer(), epoch_timer()
         for r in range(repeats + 1):
             gc.collect()
             ours.fit(ds, validation_data=test_ds, epochs=r + 1, initial_epoch=r,
@@ -222,6 +220,13 @@ def bench_training(report: Report, n_frames: int, repeats: int, models: list[str
                        "GFLOP/s", note=f"{statistics.median(flops) / peak_med:.2f} of peak "
                                        "(the test pass counted as time, not FLOPs)")
         keras.backend.clear_session()
+    if len(report.training_rates) == 4:
+        hours, parts = paper_projection(report.training_rates, report.compile_seconds)
+        report.add("training", "paper profile (12,000 frames, 12 runs): projected training "
+                   "time on this machine", [hours], "h",
+                   note=f"3 losses × 10 epochs of 8,398 frames per model at the rates above "
+                        f"({parts}), plus each run's compile; not counted: ~4 s of "
+                        "TensorFlow start-up and ~2 s of saving and measuring per run")
 
 
 # --------------------------------------------------------------------------- limits
@@ -403,28 +408,27 @@ def bench_metrics(report: Report, n_frames: int, repeats: int) -> None:
 
 
 # --------------------------------------------------------------------------- end to end
+#: Runs a command and writes the peak RSS of its largest descendant to a file.  A small
+#: go-between, because a child forked from this (large) process would count the
+#: parent's pages as its own in ``ru_maxrss`` until it execs.
+_MEASURE = ("import resource, subprocess, sys\n"
+            "done = subprocess.run(sys.argv[2:])\n"
+            "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+            "open(sys.argv[1], 'w').write(str(peak))\n"
+            "sys.exit(done.returncode)\n")
+
+
 def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB of the largest descendant, stdout) of a command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, check=True, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024, done.stdout
-
-
-def epoch_rates(stdout: str) -> dict[str, list[float]]:
-    """Training frames/s per model from a study's epoch lines (the first epoch, which
-    compiles, left out)."""
-    import re
-
-    rates: dict[str, list[float]] = {}
-    for line in stdout.splitlines():
-        m = re.match(r"(\S+?)-(MSE|MSLE|CP)\s+epoch\s+(\d+)/\d+ .* (\d+) frames/s$", line)
-        if m and int(m.group(3)) > 1:
-            rates.setdefault(m.group(1), []).append(float(m.group(4)))
-    return rates
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", _MEASURE, str(peak_file), *cmd],
+                              check=True, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+        wall = time.perf_counter() - t0
+        peak_kb = int(peak_file.read_text())
+    return wall, peak_kb / 1024, done.stdout
 
 
 def paper_projection(rates: dict[str, float], compile_s: dict[str, float] | None = None
@@ -449,7 +453,6 @@ def dir_size_mb(path: Path) -> float:
 
 def bench_end_to_end(report: Report, profile: str, repeats: int) -> None:
     walls, peaks, sizes, models_mb, frames_mb = [], [], [], [], []
-    rates: dict[str, list[float]] = {}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, BLURUTILS_DATA_DIR=str(Path(tmp) / "data"))
@@ -461,24 +464,12 @@ def bench_end_to_end(report: Report, profile: str, repeats: int) -> None:
             sizes.append(dir_size_mb(Path(tmp)))
             models_mb.append(sum(p.stat().st_size for p in Path(tmp).rglob("model.keras")) / 1e6)
             frames_mb.append(dir_size_mb(Path(tmp) / "data" / "frames"))
-            for model, values in epoch_rates(stdout).items():
-                rates.setdefault(model, []).extend(values)
     report.add("end to end", f"reproduce --profile {profile}: wall time", walls, "s")
     report.add("end to end", f"reproduce --profile {profile}: peak resident memory", peaks,
                "MB", note="the largest single process (each run trains in its own)")
     report.add("end to end", f"reproduce --profile {profile}: disk written", sizes, "MB",
                note=f"of which saved models {statistics.median(models_mb):.0f} MB, "
                     f"frame cache {statistics.median(frames_mb):.1f} MB")
-    if len(report.training_rates) == 4:  # steady rates of long runs, from "training"
-        hours, parts = paper_projection(report.training_rates, report.compile_seconds)
-        source = "steady epoch rates and compile times under Training"
-    else:  # the quick profile's 2-step epochs: a pessimistic floor on the rate
-        hours, parts = paper_projection({m: statistics.median(v) for m, v in rates.items()})
-        source = "the quick runs' epoch rates (2-step epochs: pessimistic)"
-    if rates or report.training_rates:
-        report.add("end to end", "paper profile (12,000 frames, 12 runs): projected training "
-                   "time on this machine", [hours], "h", note=f"from {source}: {parts}; "
-                   "plus ~4 s of TensorFlow start-up per run")
     from blurutils.config import make_config
 
     paper = make_config("paper")
@@ -488,6 +479,86 @@ def bench_end_to_end(report: Report, profile: str, repeats: int) -> None:
                + (" + models" if paper.keep_models else ", models not kept") + ")",
                [frame_cache + models + 10], "MB",
                note="the authors' pipeline wrote ~90 GB (a JPEG and a CSV row per frame)")
+
+
+# --------------------------------------------------------------------------- notebooks
+#: mybinder.org's memory limit.
+BINDER_MB = 2048
+
+
+def peak_descendants_mb(fn: Callable[[], object]) -> tuple[float, float]:
+    """(seconds, peak MB) of ``fn()``, the peak being the summed resident memory of this
+    process's descendants (a notebook's kernel and its training processes), polled
+    every 0.1 s."""
+    import threading
+
+    import psutil
+
+    me, peak, stop = psutil.Process(), [0], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:  # it ended between listing and reading
+                    pass
+            peak[0] = max(peak[0], total)
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        seconds = timed(fn)
+    finally:
+        stop.set()
+        thread.join()
+    return seconds, peak[0] / 2**20
+
+
+def bench_notebooks(report: Report, tiny: bool) -> None:
+    """Each notebook's first run (nothing cached) and peak memory on its defaults, then,
+    for those with ``FRAME_LAYOUT``, its peak with the low-memory layout Binder gets."""
+    import papermill as pm
+
+    names = ["00_overview"] if tiny else \
+        sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    params = dict(PROFILE="smoke", EPOCHS=1, MAX_FRAMES=16) if tiny else {}
+    for layout in ("default", "half"):
+        with tempfile.TemporaryDirectory() as tmp:  # a fresh machine: nothing cached
+            env = {"BLURUTILS_DATA_DIR": str(Path(tmp) / "data"),
+                   "BLURUTILS_RESULTS_DIR": str(Path(tmp) / "results")}
+            saved = {key: os.environ.get(key) for key in env}
+            os.environ.update(env)
+            try:
+                for name in names:
+                    path = REPO / "notebooks" / f"{name}.ipynb"
+                    declared = pm.inspect_notebook(str(path))
+                    if layout == "half" and "FRAME_LAYOUT" not in declared:
+                        continue
+                    run_params = {k: v for k, v in params.items() if k in declared}
+                    if layout == "half":
+                        run_params["FRAME_LAYOUT"] = "half"
+                    seconds, peak = peak_descendants_mb(lambda: pm.execute_notebook(
+                        str(path), str(Path(tmp) / f"{name}.ipynb"), parameters=run_params,
+                        kernel_name="python3", progress_bar=False, log_output=False,
+                        cwd=str(path.parent)))
+                    fits = "fits" if peak < BINDER_MB else "over"
+                    if layout == "default":
+                        report.add("notebooks", f"{name}: first run", [seconds], "s")
+                        report.add("notebooks", f"{name}: peak memory", [peak], "MB",
+                                   note=f"{fits} Binder's 2 GB")
+                    else:
+                        report.add("notebooks", f"{name}: peak memory, FRAME_LAYOUT=half "
+                                   "(what \"auto\" picks under 4 GB)", [peak], "MB",
+                                   note=f"{fits} Binder's 2 GB")
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
 
 # --------------------------------------------------------------------------- report
@@ -534,7 +605,8 @@ def kept_sections(path: Path, rerun: set[str]) -> list[str]:
     for line in path.read_text().splitlines():
         if line.startswith("## "):
             title = line[3:].strip().lower()
-            keep = title in {"metrics", "frames", "training", "limits", "end to end"} \
+            keep = title in {"metrics", "frames", "training", "limits", "end to end",
+                             "notebooks"} \
                 and title not in rerun
             if keep:
                 kept.append("")
@@ -545,7 +617,7 @@ def kept_sections(path: Path, rerun: set[str]) -> list[str]:
     return kept
 
 
-SECTIONS = ("metrics", "frames", "training", "limits", "end_to_end")
+SECTIONS = ("metrics", "frames", "training", "limits", "end_to_end", "notebooks")
 
 
 def main(argv: list[str] | None = None) -> Report:
@@ -571,6 +643,8 @@ def main(argv: list[str] | None = None) -> Report:
         bench_limits(report, args.repeats, tiny)
     if "end_to_end" in only:
         bench_end_to_end(report, "smoke" if tiny else "quick", 1 if tiny else args.repeats)
+    if "notebooks" in only:
+        bench_notebooks(report, tiny)
     out = args.out or (None if tiny else str(REPO / "docs" / "BENCHMARKS.md"))
     if out:
         write_markdown(report, Path(out), argv if argv is not None else sys.argv[1:])

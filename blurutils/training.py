@@ -86,11 +86,11 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-#: Below this many training steps a dense run trains without XLA.  XLA compiles the
-#: training and test steps once (2-5 s for a dense model on 2 CPU cores), then runs each
-#: step 1.3-2x faster (Forward 164 vs 209 ms at batch 64, with its test pass); the
-#: compile pays for itself after ~50 steps.  The quick profile's runs take 20 steps (a
-#: 15-23 s run becomes 15-17 s without XLA), the paper profile's 1,320.
+#: Below this many training steps a dense run trains without XLA.  XLA makes a dense
+#: model's first epoch ~2 s longer on 2 CPU cores (it compiles the training and test
+#: steps), then each step ~1.3x faster (Forward: 374 vs 280 frames/s, test pass
+#: included; docs/BENCHMARKS.md), so it pays for itself after roughly 30 steps.  The
+#: quick profile's runs take 20 steps (~1 s saved per run), the paper profile's 1,320.
 XLA_MIN_STEPS = 50
 
 

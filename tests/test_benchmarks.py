@@ -56,6 +56,13 @@ def test_run_measured_reports_wall_time_and_memory(bench, tmp_path):
     assert bench.dir_size_mb(tmp_path) == pytest.approx(2.0)
 
 
+def test_run_measured_does_not_count_the_callers_memory(bench):
+    ballast = np.ones(400_000_000 // 8)  # 400 MB resident in this process
+    _, peak, _ = bench.run_measured([sys.executable, "-c", "pass"], {})
+    assert peak < 150, f"a bare interpreter measured as {peak:.0f} MB"
+    del ballast
+
+
 def test_tiny_limits_section_explains_the_dense_step(bench, tmp_path):
     report = bench.main(["--tiny", "--repeats", "1", "--only", "limits", "--out",
                          str(tmp_path / "B.md")])
@@ -78,19 +85,19 @@ def test_rerunning_one_section_keeps_the_others(bench, tmp_path):
     assert text.count("## Metrics") == 1 and text.count("## Limits") == 1
 
 
-def test_epoch_rates_and_the_paper_projection(bench):
-    stdout = "\n".join([
-        "Forward-MSE            epoch  1/10  loss 0.1  test loss 0.1    3.0 s     30 frames/s",
-        "Forward-MSE            epoch  2/10  loss 0.1  test loss 0.1    0.3 s    300 frames/s",
-        "Forward-CP             epoch  2/10  loss -0.9  test loss -0.9  0.3 s    100 frames/s",
-        "Bi-Directional-MSLE    epoch 10/10  loss 0.1  test loss 0.1    0.3 s    200 frames/s",
-        "Convolutional-MSE      already done; reusing its results",
-    ])
-    rates = bench.epoch_rates(stdout)
-    assert rates == {"Forward": [300.0, 100.0], "Bi-Directional": [200.0]}
+def test_paper_projection(bench):
     hours, parts = bench.paper_projection({"Forward": 200.0})
     # 12,000 frames -> 11,998 targets, 70% = 8,398 train; 3 losses x 10 epochs at 200/s
     assert hours == pytest.approx(3 * 10 * 8398 / 200 / 3600)
     assert "Forward 200 frames/s" in parts
     with_compile, _ = bench.paper_projection({"Forward": 200.0}, {"Forward": 6.0})
     assert with_compile == pytest.approx(hours + 3 * 6.0 / 3600)
+
+
+def test_tiny_notebooks_section_measures_time_and_memory(bench, tmp_path):
+    report = bench.main(["--tiny", "--only", "notebooks", "--out", str(tmp_path / "B.md")])
+    rows = {row.name: row for row in report.rows}
+    assert set(rows) == {"00_overview: first run", "00_overview: peak memory"}
+    peak = rows["00_overview: peak memory"]
+    assert 50 < peak.median < 4096 and "Binder's 2 GB" in peak.note  # a kernel was measured
+    assert "## Notebooks" in (tmp_path / "B.md").read_text()
