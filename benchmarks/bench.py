@@ -548,7 +548,10 @@ def bench_notebooks(report: Report, tiny: bool) -> None:
                     if layout == "default":
                         report.add("notebooks", f"{name}: first run", [seconds], "s")
                         report.add("notebooks", f"{name}: peak memory", [peak], "MB",
-                                   note=f"{fits} Binder's 2 GB")
+                                   note=f"{fits} Binder's 2 GB" + (
+                                       "; the paper's frames, as on any machine with 4 GB "
+                                       "or more (Binder: the half row)"
+                                       if "FRAME_LAYOUT" in declared else ""))
                     else:
                         report.add("notebooks", f"{name}: peak memory, FRAME_LAYOUT=half "
                                    "(what \"auto\" picks under 4 GB)", [peak], "MB",

@@ -44,7 +44,7 @@ class StudyConfig:
     test_fraction: float = 0.3        # paper, stage 6
     split: str = "random"             # random (paper) | blocked
     seed: int = 0
-    dense_jit_compile: bool | str = "auto"  # XLA: ~1.3x faster dense steps after a ~2 s
+    dense_jit_compile: bool | str = "auto"  # XLA: ~1.3x faster dense steps after a 2-3 s
     #                                   compile; "auto": only for runs of 50+ steps
     conv_jit_compile: bool = False    # XLA: ~2-4x slower for the conv model at batch 1
     conv_steps_per_execution: int = 32  # batch-1 steps per call: ~2x faster, same result

@@ -273,6 +273,25 @@ class FrameRequest:
                            layout=self.layout, **options)
 
 
+def run_layout(config: StudyConfig, model_name: str) -> str:
+    """The frame layout a run of ``model_name`` trains and is measured on.
+
+    ``config.frame_layout`` applies to the dense models (the ones that need the memory);
+    the convolutional model keeps the paper's frames, or the authors' with quirk (f).
+    """
+    from .compat import frame_format_for
+    from .models import model_spec
+
+    kind = model_spec(model_name).kind
+    return config.frame_layout if kind == "dense" else frame_format_for(kind, tuple(config.compat))
+
+
+def run_frames(config: StudyConfig, model_name: str) -> np.ndarray:
+    """The study's frames in the layout of ``model_name``'s runs (from the frame cache):
+    what its test examples index and what its predictions are compared with."""
+    return FrameRequest.of(config, run_layout(config, model_name)).load()
+
+
 @dataclass(frozen=True)
 class RunJob:
     """One run of the study: train (or reuse), predict the test targets, measure."""
@@ -355,11 +374,10 @@ def plan_runs(config: StudyConfig, n_frames: int, split,
               fingerprint: Callable[[str], str]) -> list[tuple[str, str, RunJob]]:
     """(model, loss, job) for every run of ``config``, in the paper's order.
 
-    ``fingerprint(layout)`` is the data fingerprint of the frames in that layout.
-    ``config.frame_layout`` applies to the dense models (the ones that need the memory);
-    the convolutional model keeps the paper's frames, or the authors' with quirk (f).
+    ``fingerprint(layout)`` is the data fingerprint of the frames in that layout
+    (:func:`run_layout` says which layout each model uses).
     """
-    from .compat import conv_run_settings, frame_format_for, model_offsets, run_folder_name
+    from .compat import conv_run_settings, model_offsets, run_folder_name
     from .models import model_spec
     from .pairs import DIRECTION_OFFSETS, examples_at
     from .training import RunConfig
@@ -371,8 +389,7 @@ def plan_runs(config: StudyConfig, n_frames: int, split,
         conv = spec.kind == "conv"
         filters, cp_last_axis = conv_run_settings(loss, config.conv_filters, quirks) \
             if conv else (0, False)
-        layout = config.frame_layout if spec.kind == "dense" else frame_format_for(spec.kind,
-                                                                                      quirks)
+        layout = run_layout(config, spec.name)
         run = RunConfig(model=spec.name, loss=loss, epochs=config.epochs,
                         batch_size=config.conv_batch_size if conv else config.dense_batch_size,
                         seed=config.seed, conv_filters=filters, cp_last_axis=cp_last_axis,

@@ -87,9 +87,9 @@ def seed_everything(seed: int) -> None:
 
 
 #: Below this many training steps a dense run trains without XLA.  XLA makes a dense
-#: model's first epoch ~2 s longer on 2 CPU cores (it compiles the training and test
-#: steps), then each step ~1.3x faster (Forward: 374 vs 280 frames/s, test pass
-#: included; docs/BENCHMARKS.md), so it pays for itself after roughly 30 steps.  The
+#: model's first epoch 2-3 s longer on 2 CPU cores (it compiles the training and test
+#: steps), then each step ~1.3x faster (Forward: 374-390 vs 280-291 frames/s, test pass
+#: included; docs/BENCHMARKS.md), so it pays for itself after some 30-50 steps.  The
 #: quick profile's runs take 20 steps (~1 s saved per run), the paper profile's 1,320.
 XLA_MIN_STEPS = 50
 

@@ -47,12 +47,23 @@ class Predictions:
 
     name: str             # the run, e.g. "Forward-MSE"
     examples: Examples    # test examples: input frame indices and target frame index
-    frames: np.ndarray    # predicted frames, float (n, 100, 200) in [0, 1]
+    frames: np.ndarray    # predicted frames, float (n, H, W) in [0, 1]
+    #: the frames ``examples`` index, in the run's layout (``blurutils.study.run_frames``);
+    #: None: those passed to the plotting function.  Needed when runs of one study use
+    #: different layouts (dense models on 50x100 frames under 4 GB, the conv model not).
+    source: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.frames) != len(self.examples):
             raise ValueError(f"{self.name}: {len(self.frames)} predictions for "
                              f"{len(self.examples)} examples")
+        if self.source is not None and self.source.shape[1:] != self.frames.shape[1:]:
+            raise ValueError(f"{self.name}: predictions of {self.frames.shape[1:]} but source "
+                             f"frames of {self.source.shape[1:]}")
+
+    def frames_of(self, frames: np.ndarray) -> np.ndarray:
+        """The frames this run's examples index: its own ``source``, else ``frames``."""
+        return frames if self.source is None else self.source
 
 
 # --------------------------------------------------------------------------- helpers
@@ -276,13 +287,14 @@ def show_predictions(frames: np.ndarray, predictions: Sequence[Predictions] | Pr
     n_inputs = max(p.examples.inputs.shape[1] for p in predictions)
     n_cols = n_inputs + 1 + len(predictions)
     fig, axes = _grid(len(rows), n_cols)
+    shown = first.frames_of(frames)
     for r, row in enumerate(rows):
         target = int(first.examples.targets[row])
-        truth = frames[target]
+        truth = shown[target]
         inputs = first.examples.inputs[row]
         for c in range(n_inputs):
             if c < len(inputs):
-                _frame(axes[r, c], frames[inputs[c]], f"input: frame {inputs[c]}")
+                _frame(axes[r, c], shown[inputs[c]], f"input: frame {inputs[c]}")
             else:
                 axes[r, c].set_axis_off()
         bf_true = blur_factor(truth)
@@ -292,9 +304,10 @@ def show_predictions(frames: np.ndarray, predictions: Sequence[Predictions] | Pr
                 raise ValueError(f"{pred.name} predicts frame {pred.examples.targets[row]} "
                                  f"at row {row}, not {target}")
             image = pred.frames[row]
+            own_truth = _unit(pred.frames_of(frames)[target])  # in the run's own layout
             _frame(axes[r, n_inputs + 1 + k], image,
                    f"{pred.name}\nBF {format_bf(blur_factor(image))}, "
-                   f"RBF {relative_blur_factor(image, _unit(truth)):+.2f}")
+                   f"RBF {relative_blur_factor(image, own_truth):+.2f}")
     fig.tight_layout()
     return fig
 
@@ -373,6 +386,7 @@ def show_test_frame(frames: np.ndarray, pred: Predictions, row: int) -> "Figure"
         raise IndexError(f"row {row} is outside the {len(pred.examples)} test examples")
     target = int(pred.examples.targets[row])
     inputs = [int(i) for i in pred.examples.inputs[row]]
+    frames = pred.frames_of(frames)
     truth = _unit(frames[target])
     image = _unit(pred.frames[row])
     fig, axes = _grid(2, 4, extra_height=0.55, constrained=True)

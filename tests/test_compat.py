@@ -291,3 +291,17 @@ def test_fillnet_tables_use_the_reshaped_blur_factor(fillnet_study):
     assert row["mean"] == pytest.approx(reshaped.bf_pred.mean())
     assert row["mean"] != pytest.approx(plain.bf_pred.mean())
     assert (fillnet_study.out / "config.yaml").read_text().count("- pairs") == 1
+
+
+@pytest.mark.parametrize("layout, compat, expected", [
+    ("paper", [], {"dense": "paper", "conv": "paper"}),
+    ("half", [], {"dense": "half", "conv": "paper"}),          # the low-memory layout: dense only
+    ("half", ["f"], {"dense": "half", "conv": "fillnet_conv"}),
+])
+def test_run_layout_says_which_frames_each_model_uses(layout, compat, expected):
+    from blurutils.config import make_config
+    from blurutils.study import run_layout
+
+    config = make_config("smoke", frame_layout=layout, compat=compat)
+    assert {kind: run_layout(config, model) for kind, model in
+            (("dense", "Bi-Directional"), ("conv", "Convolutional"))} == expected

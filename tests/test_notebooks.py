@@ -103,6 +103,19 @@ def test_exactly_one_parameters_cell(path: Path) -> None:
 
 
 @nb_param
+def test_papermill_reads_every_parameter_with_its_help(path: Path, caplog) -> None:
+    """``papermill --help-notebook`` and Jupyter's parameter panels show each knob's
+    comment; papermill cannot parse a comment that itself holds ``=``."""
+    import papermill as pm
+
+    with caplog.at_level("WARNING", logger="papermill"):
+        declared = pm.inspect_notebook(str(path))
+    assert not [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()]
+    assert declared and all(p["help"] for p in declared.values()), \
+        f"{path.name}: a parameter without a comment saying what it does"
+
+
+@nb_param
 def test_skeleton_sections(path: Path) -> None:
     nb = _read(path)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), \
@@ -247,6 +260,24 @@ def test_smoke_run_with_papermill(path: Path, kernel_env: dict[str, Path]) -> No
     for index, text in _output_texts(executed):
         found = NOISE.findall(text)
         assert not found, f"{path.name} cell {index}: {found[:3]} in {text[:300]!r}"
+
+
+def test_binder_layout_from_07_to_08(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under 4 GB (Binder) the dense models train on 50x100 frames and the conv model on
+    100x200: 08 must predict and compare each run in its own layout."""
+    import papermill
+
+    monkeypatch.setenv("BLURUTILS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BLURUTILS_RESULTS_DIR", str(tmp_path / "results"))
+    parameters = dict(PROFILE="smoke", EPOCHS=1, MAX_FRAMES=16, FRAME_LAYOUT="half",
+                      MODELS=["Forward", "Convolutional"], LOSSES=["MSE"],
+                      OUT=str(tmp_path / "study"))
+    for name in ("07_train_all_models", "08_blur_analysis"):
+        papermill.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
+                                   parameters=parameters, kernel_name="python3", cwd=str(NB_DIR),
+                                   progress_bar=False, log_output=False, execution_timeout=1200)
+    texts = "\n".join(text for _, text in _output_texts(_read(tmp_path / "08_blur_analysis.ipynb")))
+    assert "predictions: Forward-MSE (5, 50, 100), Convolutional-MSE (5, 100, 200)" in texts
 
 
 def test_stored_outputs_with_nbval(tmp_path: Path) -> None:

@@ -112,6 +112,30 @@ def test_show_predictions_refuses_mismatched_targets(frames, preds) -> None:
         viz.show_predictions(frames, [preds[0], other], rows=[1])
 
 
+@pytest.fixture(scope="module")
+def half_run(frames: np.ndarray) -> viz.Predictions:
+    """A run on the half layout (a dense model under 4 GB): its own 50 x 100 frames."""
+    import cv2
+
+    small = np.stack([cv2.resize(f, (100, 50), interpolation=cv2.INTER_AREA) for f in frames])
+    test = examples_for("forward", np.array([2, 5, 8]))
+    copy = small[test.inputs[:, 0]].astype(np.float32) / 255
+    return viz.Predictions("Forward-MSE (half)", test, copy, source=small)
+
+
+def test_runs_in_another_layout_are_measured_against_their_own_frames(frames, preds, half_run):
+    """Mixed layouts in one figure: each RBF against the truth in that run's layout."""
+    fig = viz.show_predictions(frames, [preds[1], half_run], rows=[1])
+    truth_half = half_run.source[5].astype(np.float32) / 255
+    rbf = relative_blur_factor(half_run.frames[1], truth_half)
+    assert _titles(fig)[3].endswith(f"RBF {rbf:+.2f}")
+    test_fig = viz.show_test_frame(frames, half_run, 1)
+    assert test_fig.axes[2].get_images()[0].get_array().shape == (50, 100)  # its own truth
+    assert f"RBF       {rbf:+.3f}" in test_fig.axes[7].texts[0].get_text()
+    with pytest.raises(ValueError, match="source frames"):
+        viz.Predictions("x", half_run.examples, half_run.frames, source=frames)
+
+
 def test_show_laplacians_numbers_come_from_metrics(frames) -> None:
     flat = np.full((100, 200), 0.5)
     fig = viz.show_laplacians({"frame": frames[0], "flat": flat})
