@@ -28,6 +28,8 @@ from typing import Callable
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+#: Hand-written reading of the numbers, appended to docs/BENCHMARKS.md after the tables.
+READING = Path(__file__).resolve().with_name("READING.md")
 sys.path.insert(0, str(REPO))
 
 from blurutils.training import quiet_tensorflow  # noqa: E402
@@ -576,8 +578,8 @@ def write_markdown(report: Report, path: Path, argv: list[str]) -> None:
     lines = [
         "# Benchmarks", "",
         f"Written by `python benchmarks/bench.py {' '.join(argv)}` (`make bench`) on "
-        f"{dt.date.today().isoformat()}. Each figure is the median of "
-        f"{len(report.rows[0].values) if report.rows else 0}+ repeats, with min–max.", "",
+        f"{dt.date.today().isoformat()}. Each figure is the median of its repeats (3+, "
+        f"or one run where min = max: the notebooks, the compile times), with min–max.", "",
         f"Machine: {cpu}, {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
         f"no GPU. Python {platform.python_version()}, TensorFlow {tf.__version__}, "
@@ -595,6 +597,8 @@ def write_markdown(report: Report, path: Path, argv: list[str]) -> None:
     if kept:
         lines += ["", "<!-- sections below were not rerun this time; kept from the previous "
                   "run of the same file -->", *kept]
+    if READING.is_file():  # the hand-written analysis, kept across runs
+        lines += ["", READING.read_text().rstrip("\n")]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
 

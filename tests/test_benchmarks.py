@@ -83,6 +83,7 @@ def test_rerunning_one_section_keeps_the_others(bench, tmp_path):
     bench.main(["--tiny", "--repeats", "1", "--only", "metrics", "--out", str(out)])
     text = out.read_text()
     assert text.count("## Metrics") == 1 and text.count("## Limits") == 1
+    assert text.count("## Reading these numbers") == 1  # benchmarks/READING.md, once
 
 
 def test_paper_projection(bench):
