@@ -41,7 +41,14 @@ def reproduce(tmp: Path, out: str, *extra: str, crash: str | None = None,
         env["BLURUTILS_CRASH_AT"] = crash
     return subprocess.run([sys.executable, "-m", "blurutils", "reproduce", "--config",
                            str(config), "--out", str(tmp / out), *extra],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600,
+                          preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as in a terminal, even when the tests run in the background, where the
+    shell starts them with SIGINT ignored (and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def result_bytes(out: Path) -> dict[str, bytes]:
