@@ -458,7 +458,7 @@ def bench_end_to_end(report: Report, profile: str, repeats: int) -> None:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, BLURUTILS_DATA_DIR=str(Path(tmp) / "data"))
-            wall, peak, stdout = run_measured(
+            wall, peak, _ = run_measured(
                 [sys.executable, "-m", "blurutils", "reproduce", "--profile", profile,
                  "--out", str(Path(tmp) / "out")], env)
             walls.append(wall)

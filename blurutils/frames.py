@@ -119,8 +119,8 @@ class _ReadAhead(threading.Thread):
     """Decode a video in a background thread, a few frames ahead of the caller.
 
     OpenCV releases the GIL while it decodes, resizes and converts colour, so decoding
-    frame i+1 overlaps with preprocessing frame i: on 2 cores this takes extraction from
-    ~0.55 to ~0.75 of the raw decode rate (``docs/BENCHMARKS.md``).  The thread keeps
+    frame i+1 overlaps with preprocessing frame i: on 2 cores this took extraction from
+    0.60 to 0.68 of the raw decode rate (``docs/BENCHMARKS.md``).  The thread keeps
     the loop's rules: frames ``first, first + step, ...`` before index ``stop``, at most
     ``limit`` of them (others are only grabbed), and it notes whether it ran into the end
     of the file and how many frames it got through.
