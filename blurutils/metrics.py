@@ -307,3 +307,456 @@ def fraction_blurrier_tiles(pred: Any, true: Any, tile: int | tuple[int, int] = 
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(n_valid > 0, n_blurrier / np.maximum(n_valid, 1), np.nan)
     return float(frac[0]) if single else frac
+
+
+# --- Beyond the paper (issue #14): sharpness measures other than the Laplacian -------
+#
+# The variance of the Laplacian rewards noise and contrast as much as sharp edges, so
+# each of the paper's findings is also judged by three measures that see blur
+# differently.  Every measure is oriented like BF (higher = blurrier) and has a
+# relative version like RBF (positive = prediction blurrier than its truth): a ratio
+# for the unbounded ``1 / energy`` measures (TBF, HFBF), a difference for the bounded
+# blur effect.
+
+#: Default radial cut-off of :func:`high_frequency_share`, as a fraction of Nyquist.
+HF_CUTOFF = 0.25
+
+#: Relative tolerance for a frequency bin on the cut-off circle (it counts as below).
+_RHO_TOL = 1e-9
+
+#: Default re-blurring filter size of :func:`blur_effect` (scikit-image's default).
+BLUR_EFFECT_SIZE = 11
+
+#: Columns returned by :func:`sharpness_columns`, in order.
+SHARPNESS_COLUMNS = [
+    "tbf_pred", "tbf_true", "rtbf", "tbf_matched", "rtbf_matched",
+    "blur_effect_pred", "blur_effect_true", "rblur_effect",
+    "blur_effect_matched", "rblur_effect_matched",
+    "hfbf_pred", "hfbf_true", "rhfbf", "hfbf_matched", "rhfbf_matched",
+]
+
+
+def _unit_frame(image: np.ndarray) -> np.ndarray:
+    """One validated frame as float64 in [0, 1] (uint8 divided by 255)."""
+    return image.astype(np.float64) / 255.0 if image.dtype == np.uint8 \
+        else image.astype(np.float64, copy=False)
+
+
+def tenengrad(images: Any) -> np.ndarray | float:
+    """Tenengrad: mean squared Sobel gradient magnitude per image.
+
+    ``mean(Gx**2 + Gy**2)`` over all pixels, where ``Gx`` and ``Gy`` are OpenCV's 3x3
+    Sobel derivatives (weights ``[-1, 0, 1]`` across, ``[1, 2, 1]`` along; not
+    normalised) with reflected borders (``d c b a | a b c d``), the Laplacian's
+    convention here.  No threshold is applied.  Like the Laplacian's variance it is
+    quadratic in contrast (``tenengrad(a * P + b) = a**2 * tenengrad(P)``), but the
+    Sobel operator smooths across the derivative, so it weighs pixel noise less.
+
+    Parameters
+    ----------
+    images : array_like
+        One (H, W) image or an (N, H, W) batch (a trailing channel of size 1 is
+        accepted), float in [0, 1] or uint8 (divided by 255).
+
+    Returns
+    -------
+    float or ndarray
+        float64: a scalar for one image, an array of N for a batch; 0 for a flat image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.tile(np.arange(5.0) / 10, (4, 1))     # +0.1 per column
+    >>> # Interior columns: Gx = 4 * 0.2 = 0.8; the reflected edge columns: 4 * 0.1.
+    >>> round(tenengrad(ramp), 12)                         # (3 * 0.64 + 2 * 0.16) / 5
+    0.448
+    """
+    batch, single = _as_batch(images)
+    out = np.empty(len(batch), dtype=np.float64)
+    for i, image in enumerate(batch):
+        frame = _unit_frame(image)
+        gx = cv2.Sobel(frame, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
+        gy = cv2.Sobel(frame, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+        out[i] = float(np.mean(gx * gx + gy * gy))
+    return float(out[0]) if single else out
+
+
+def tenengrad_blur_factor(images: Any) -> np.ndarray | float:
+    """Tenengrad Blur Factor ``TBF = 1 / tenengrad`` per image; higher means blurrier.
+
+    The Sobel analogue of BF: same orientation, same contrast scaling
+    (``TBF(a * P) = TBF(P) / a**2``), same handling of flat images (``inf``, no
+    warning; summaries count such values instead of averaging them).
+
+    Parameters
+    ----------
+    images : array_like
+        One (H, W) image or an (N, H, W) batch, float in [0, 1] or uint8.
+
+    Returns
+    -------
+    float or ndarray
+        float64: a scalar for one image, an array of N for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.tile(np.arange(5.0) / 10, (4, 1))
+    >>> round(tenengrad_blur_factor(ramp), 9)               # 1 / 0.448
+    2.232142857
+    >>> tenengrad_blur_factor(np.full((4, 5), 0.5))
+    inf
+    """
+    ten = tenengrad(images)
+    with np.errstate(divide="ignore"):
+        tbf = np.divide(1.0, ten)
+    return float(tbf) if np.ndim(tbf) == 0 else tbf
+
+
+def relative_tenengrad_blur_factor(pred: Any, true: Any) -> np.ndarray | float:
+    """Relative Tenengrad Blur Factor ``TBF(pred) / TBF(true) - 1`` per image.
+
+    A ratio, exactly like RBF, because TBF is an unbounded positive scale on which
+    "1.5x blurrier" is meaningful; computed as ``tenengrad(true) / tenengrad(pred) - 1``.
+    ``inf`` when the prediction is flat but the truth is not, ``nan`` when both are
+    flat, -1 when only the truth is flat.
+
+    Parameters
+    ----------
+    pred, true : array_like
+        Predictions and their ground truth: same shape, (H, W) or (N, H, W).
+
+    Returns
+    -------
+    float or ndarray
+        float64: a scalar for one image pair, an array of N for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> true = np.random.default_rng(0).random((20, 30))
+    >>> round(relative_tenengrad_blur_factor(0.5 * true, true), 12)  # half the contrast
+    3.0
+    """
+    _as_pair(pred, true)
+    ten_p = tenengrad(pred)
+    ten_t = tenengrad(true)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.divide(ten_t, ten_p) - 1.0
+    return float(rel) if np.ndim(rel) == 0 else rel
+
+
+def _check_blur_effect_size(h_size: Any) -> int:
+    try:
+        size = operator.index(h_size)
+    except TypeError:
+        raise MetricInputError(f"h_size {h_size!r}: expected an int") from None
+    if size < 2:
+        raise MetricInputError(f"h_size {h_size!r}: must be at least 2")
+    return size
+
+
+def blur_effect(images: Any, h_size: int = BLUR_EFFECT_SIZE) -> np.ndarray | float:
+    """Crété-Roffet blur effect per image, by ``skimage.measure.blur_effect``.
+
+    The image is re-blurred with a ``h_size``-wide box filter along each axis in turn;
+    the metric is the share of the image's gradient that this re-blur does *not*
+    remove, ``(M1 - M2) / M1``, and the maximum over the two axes is kept
+    (scikit-image's defaults).  0 means sharp, 1 maximally blurry: a sharp image loses
+    much of its gradient to the re-blur, an already blurry one little.  The measure is
+    a ratio of gradient sums, so it does not change with contrast or brightness
+    (``blur_effect(a * P + b) = blur_effect(P)`` for ``a != 0``), unlike BF and TBF.
+
+    A flat image (or one constant along either axis) gets 1, scikit-image's value: the
+    bounded scale has a natural maximum, so there is no infinity to count.
+
+    Parameters
+    ----------
+    images : array_like
+        One (H, W) image or an (N, H, W) batch, float in [0, 1] or uint8 (divided by
+        255); at least 4x4 (scikit-image drops two border rows and columns).
+    h_size : int, optional
+        Size of the re-blurring filter; keep it fixed to compare values.
+
+    Returns
+    -------
+    float or ndarray
+        float64 in [0, 1]: a scalar for one image, an array of N for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((40, 60))
+    >>> img[:, 30:] += 0.5                    # one vertical and one horizontal step edge
+    >>> img[20:, :] += 0.5
+    >>> round(blur_effect(img), 9)            # 2 / h_size for an ideal step edge
+    0.181818182
+    """
+    from skimage.measure import blur_effect as _skimage_blur_effect
+
+    size = _check_blur_effect_size(h_size)
+    batch, single = _as_batch(images)
+    if batch.shape[1] < 4 or batch.shape[2] < 4:
+        raise MetricInputError(
+            f"images: images of shape {batch.shape[1:]} are smaller than 4x4 (blur_effect)")
+    out = np.array([_skimage_blur_effect(_unit_frame(image), h_size=size)
+                    for image in batch], dtype=np.float64)
+    return float(out[0]) if single else out
+
+
+def relative_blur_effect(pred: Any, true: Any,
+                         h_size: int = BLUR_EFFECT_SIZE) -> np.ndarray | float:
+    """Relative blur effect ``blur_effect(pred) - blur_effect(true)`` per image.
+
+    A *difference*, not a ratio: the blur effect is bounded in [0, 1] and already on a
+    common scale, so a difference is in [-1, 1], never infinite, and does not blow up
+    for very sharp truths (values near 0).  Positive means the prediction is blurrier.
+
+    Parameters
+    ----------
+    pred, true : array_like
+        Predictions and their ground truth: same shape, (H, W) or (N, H, W).
+    h_size : int, optional
+        Re-blurring filter size, as in :func:`blur_effect`.
+
+    Returns
+    -------
+    float or ndarray
+        float64: a scalar for one image pair, an array of N for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> true = np.random.default_rng(0).random((30, 40))
+    >>> relative_blur_effect(true, true)
+    0.0
+    >>> relative_blur_effect(np.full((30, 40), 0.5), true) > 0.5   # flat: maximal blur
+    True
+    """
+    _as_pair(pred, true)
+    rel = np.asarray(blur_effect(pred, h_size)) - np.asarray(blur_effect(true, h_size))
+    return float(rel) if np.ndim(rel) == 0 else rel
+
+
+def _check_cutoff(cutoff: Any) -> float:
+    try:
+        value = float(cutoff)
+    except (TypeError, ValueError):
+        raise MetricInputError(f"cutoff {cutoff!r}: not a number") from None
+    if not 0.0 < value < 1.0:
+        raise MetricInputError(f"cutoff {cutoff!r}: must be a fraction of Nyquist in (0, 1)")
+    return value
+
+
+def high_frequency_share(images: Any, cutoff: float = HF_CUTOFF) -> np.ndarray | float:
+    """Share of each image's spectral power above a radial cut-off frequency.
+
+    The power spectrum of the mean-removed image is split at the normalised radial
+    frequency ``rho = sqrt((fy / 0.5)**2 + (fx / 0.5)**2)`` (``fy``, ``fx`` in cycles
+    per pixel, so ``rho = 1`` is Nyquist along an axis); the result is the power at
+    ``rho > cutoff`` over the total.  Blur is a low-pass filter, so it lowers the
+    share.  The default cut-off, a quarter of Nyquist (periods shorter than 8 pixels),
+    leaves the coarse shapes of a 100x200 frame below it and its edges and texture
+    above; a frequency exactly on the cut-off counts as below it.
+
+    The spectrum is that of the image mirrored at its borders (``d c b a | a b c d``,
+    the Laplacian's convention), i.e. the FFT of the symmetric extension, computed as an
+    orthonormal 2-D DCT-II (bin ``k`` of ``N`` is ``k / (2N)`` cycles per pixel).  A
+    plain FFT would treat the frame as periodic: the jump between opposite borders adds
+    high-frequency power that no blur removes, and the share then stops falling (even
+    rises) for strong blur.  The share is invariant to contrast and brightness
+    (``a * P + b``, ``a != 0``).  A flat image (intensity std <= 1e-12, as in
+    :func:`match_contrast`) has no power at all and gets 0.
+
+    Parameters
+    ----------
+    images : array_like
+        One (H, W) image or an (N, H, W) batch, float in [0, 1] or uint8.
+    cutoff : float, optional
+        Radial cut-off as a fraction of Nyquist, in (0, 1).
+
+    Returns
+    -------
+    float or ndarray
+        float64 in [0, 1]: a scalar for one image, an array of N for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(200)
+    >>> # cos(pi k (x + 1/2) / 200) has frequency k / 400 cycles per pixel: rho = k / 200.
+    >>> fine = np.tile(0.5 + 0.4 * np.cos(np.pi * 80 * (x + 0.5) / 200), (100, 1))
+    >>> coarse = np.tile(0.5 + 0.4 * np.cos(np.pi * 20 * (x + 0.5) / 200), (100, 1))
+    >>> [round(float(v), 9) for v in high_frequency_share(np.stack([fine, coarse]))]
+    [1.0, 0.0]
+    """
+    import scipy.fft
+
+    cut = _check_cutoff(cutoff)
+    batch, single = _as_batch(images)
+    h, w = batch.shape[1:]
+    # DCT bin k of N has rho = k / N along its axis; rho > cut <=> (ky W)^2 + (kx H)^2 >
+    # (cut H W)^2, exact integers on the left.  Bins on the circle (to rounding) are below.
+    ky = np.arange(h, dtype=np.int64)[:, None] * w
+    kx = np.arange(w, dtype=np.int64)[None, :] * h
+    high = (ky * ky + kx * kx) > (cut * h * w) ** 2 * (1 + _RHO_TOL)
+    out = np.empty(len(batch), dtype=np.float64)
+    for start in range(0, len(batch), _CHUNK):
+        chunk = _to_unit_float(batch[start:start + _CHUNK])
+        flat = chunk.std(axis=(1, 2)) <= _FLAT_STD
+        chunk -= chunk.mean(axis=(1, 2), keepdims=True)
+        coef = scipy.fft.dctn(chunk, type=2, axes=(1, 2), norm="ortho")
+        power = coef * coef
+        total = power.sum(axis=(1, 2))
+        above = np.where(high, power, 0.0).sum(axis=(1, 2))
+        out[start:start + len(chunk)] = np.divide(above, total, out=np.zeros_like(total),
+                                                  where=~flat & (total > 0))
+    return float(out[0]) if single else out
+
+
+def high_frequency_blur_factor(images: Any, cutoff: float = HF_CUTOFF) -> np.ndarray | float:
+    """High-frequency Blur Factor ``HFBF = 1 / high_frequency_share``; higher means blurrier.
+
+    Built like BF (one over an energy of the fine detail) rather than as
+    ``1 - share``: sharp frames keep only a few per cent of their power above the
+    cut-off, so ``1 - share`` sits near 1 for every frame and hides large relative
+    losses, while a ratio scale shows them.  Unlike BF it does not change with contrast.
+    A flat image has no high-frequency power and gets ``inf`` (no warning), as BF does;
+    summaries count such values instead of averaging them.
+
+    Parameters
+    ----------
+    images : array_like
+        One (H, W) image or an (N, H, W) batch, float in [0, 1] or uint8.
+    cutoff : float, optional
+        Radial cut-off as a fraction of Nyquist, in (0, 1).
+
+    Returns
+    -------
+    float or ndarray
+        float64 >= 1: a scalar for one image, an array of N for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(200)
+    >>> fine = 0.5 + 0.3 * np.cos(np.pi * 80 * (x + 0.5) / 200)     # rho 0.4
+    >>> coarse = 0.3 * np.cos(np.pi * 20 * (x + 0.5) / 200)          # rho 0.1, same power
+    >>> round(high_frequency_blur_factor(np.tile(fine + coarse, (100, 1))), 9)
+    2.0
+    >>> high_frequency_blur_factor(np.full((100, 200), 0.5))
+    inf
+    """
+    share = high_frequency_share(images, cutoff)
+    with np.errstate(divide="ignore"):
+        hfbf = np.divide(1.0, share)
+    return float(hfbf) if np.ndim(hfbf) == 0 else hfbf
+
+
+def relative_high_frequency_blur_factor(pred: Any, true: Any,
+                                        cutoff: float = HF_CUTOFF) -> np.ndarray | float:
+    """Relative high-frequency Blur Factor ``HFBF(pred) / HFBF(true) - 1`` per image.
+
+    A ratio, like RBF, computed as ``share(true) / share(pred) - 1``: 1 means the
+    prediction kept half the truth's share of fine detail.  ``inf`` when the prediction
+    is flat but the truth is not, ``nan`` when both are flat, -1 when only the truth is.
+
+    Parameters
+    ----------
+    pred, true : array_like
+        Predictions and their ground truth: same shape, (H, W) or (N, H, W).
+    cutoff : float, optional
+        Radial cut-off as a fraction of Nyquist, in (0, 1).
+
+    Returns
+    -------
+    float or ndarray
+        float64: a scalar for one image pair, an array of N for a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(200)
+    >>> fine = 0.5 + 0.3 * np.cos(np.pi * 80 * (x + 0.5) / 200)
+    >>> coarse = 0.3 * np.cos(np.pi * 20 * (x + 0.5) / 200)
+    >>> true = np.tile(fine + coarse, (100, 1))                        # share 1/2
+    >>> pred = np.tile(0.5 + 0.5 * (fine - 0.5) + coarse, (100, 1))    # share 1/5
+    >>> round(relative_high_frequency_blur_factor(pred, true), 9)      # 0.5 / 0.2 - 1
+    1.5
+    """
+    _as_pair(pred, true)
+    share_p = high_frequency_share(pred, cutoff)
+    share_t = high_frequency_share(true, cutoff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.divide(share_t, share_p) - 1.0
+    return float(rel) if np.ndim(rel) == 0 else rel
+
+
+def sharpness_columns(pred: Any, true: Any, *, cutoff: float = HF_CUTOFF,
+                      h_size: int = BLUR_EFFECT_SIZE) -> dict[str, np.ndarray]:
+    """Every sharpness column beyond BF for per-frame metrics, keyed as ``SHARPNESS_COLUMNS``.
+
+    For each measure — Tenengrad Blur Factor (``tbf``), blur effect
+    (``blur_effect``), high-frequency Blur Factor (``hfbf``) — the value for the
+    prediction and the truth, the relative version (``rtbf`` and ``rhfbf`` ratios like
+    RBF; ``rblur_effect`` a difference, the measure being bounded), and the value and
+    relative version after :func:`match_contrast` (``*_matched``: the prediction
+    rescaled to its truth's mean and std).  Contrast matching changes TBF as it changes
+    BF; the blur effect and the high-frequency share do not depend on contrast, so
+    their matched columns repeat the unmatched ones (up to rounding) — kept so that
+    every measure has the same columns.  Flat frames give ``inf``/``nan`` in the ratio
+    columns exactly as BF and RBF do; nothing is averaged here.
+
+    Parameters
+    ----------
+    pred, true : array_like
+        Predictions and their ground truth: same shape, (H, W) or (N, H, W), float in
+        [0, 1] or uint8; at least 4x4.
+    cutoff : float, optional
+        Cut-off of the high-frequency share, a fraction of Nyquist.
+    h_size : int, optional
+        Re-blurring filter size of the blur effect.
+
+    Returns
+    -------
+    dict of str to ndarray
+        One float64 array of N values per column (N = 1 for a single image pair).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> true = np.random.default_rng(0).random((3, 30, 40))
+    >>> cols = sharpness_columns(0.5 * true, true)
+    >>> list(cols) == SHARPNESS_COLUMNS
+    True
+    >>> [round(float(v), 9) for v in cols["rtbf"]]         # half the contrast: 1/0.25 - 1
+    [3.0, 3.0, 3.0]
+    >>> [round(float(v), 9) for v in cols["rtbf_matched"]]  # contrast matched: no change
+    [0.0, 0.0, 0.0]
+    >>> [round(float(v), 9) for v in cols["rhfbf"]]        # contrast-invariant measure
+    [0.0, 0.0, 0.0]
+    """
+    cut = _check_cutoff(cutoff)
+    size = _check_blur_effect_size(h_size)
+    p_batch, t_batch, _ = _as_pair(pred, true)
+    if p_batch.shape[1] < 4 or p_batch.shape[2] < 4:
+        raise MetricInputError(
+            f"pred: images of shape {p_batch.shape[1:]} are smaller than 4x4 (blur_effect)")
+    images = {"pred": p_batch, "true": t_batch, "matched": match_contrast(p_batch, t_batch)}
+    cols: dict[str, np.ndarray] = {}
+    # Ratio measures: blur factor = 1 / energy, relative = energy(true) / energy(x) - 1.
+    for name, energy_fn in (("tbf", tenengrad),
+                            ("hfbf", lambda x: high_frequency_share(x, cut))):
+        energy = {k: np.atleast_1d(energy_fn(v)) for k, v in images.items()}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for key in ("pred", "true", "matched"):
+                cols[f"{name}_{key}"] = np.divide(1.0, energy[key])
+            cols[f"r{name}"] = np.divide(energy["true"], energy["pred"]) - 1.0
+            cols[f"r{name}_matched"] = np.divide(energy["true"], energy["matched"]) - 1.0
+    # Bounded measure: relative = difference.
+    be = {k: np.atleast_1d(blur_effect(v, size)) for k, v in images.items()}
+    for key in ("pred", "true", "matched"):
+        cols[f"blur_effect_{key}"] = be[key]
+    cols["rblur_effect"] = be["pred"] - be["true"]
+    cols["rblur_effect_matched"] = be["matched"] - be["true"]
+    return {key: cols[key] for key in SHARPNESS_COLUMNS}

@@ -1,8 +1,14 @@
-"""Tests for blurutils.metrics: Blur Factor, Relative Blur Factor, local BF, PSNR, SSIM.
+"""Tests for blurutils.metrics: Blur Factor, Relative Blur Factor, local BF, PSNR, SSIM,
+and the sharpness measures beyond the Laplacian (Tenengrad, blur effect, high-frequency
+share).
 
 Every metric is checked against an independent calculation: hand-worked Laplacians of
 tiny images, ``scipy.ndimage.laplace(img, mode='reflect')`` (the authors' Laplacian),
-``cv2.Laplacian(..., BORDER_REFLECT)``, exact scaling identities, and scikit-image.
+``cv2.Laplacian(..., BORDER_REFLECT)``, exact scaling identities, and scikit-image;
+Tenengrad against ``scipy.ndimage.sobel`` and explicit NumPy differences, the blur effect
+against a hand-rolled NumPy version and the closed form for an ideal step edge, the
+high-frequency share against a full ``fft2`` of the mirrored frame and cosines of known
+frequency.
 """
 
 from __future__ import annotations
@@ -17,8 +23,14 @@ from scipy import ndimage
 
 from blurutils.errors import MetricInputError
 from blurutils.frames import to_unit_float
-from blurutils.metrics import (blur_factor, laplacian, laplacian_variance, local_blur_factor,
-                               psnr, relative_blur_factor, ssim, summarize)
+from blurutils.metrics import (SHARPNESS_COLUMNS, blur_effect, blur_factor,
+                               high_frequency_blur_factor, high_frequency_share, laplacian,
+                               laplacian_variance, local_blur_factor, match_contrast, psnr,
+                               relative_blur_effect, relative_blur_factor,
+                               relative_high_frequency_blur_factor,
+                               relative_tenengrad_blur_factor,
+                               sharpness_columns, ssim, summarize, tenengrad,
+                               tenengrad_blur_factor)
 
 
 def scipy_bf(img: np.ndarray) -> float:
@@ -146,7 +158,7 @@ def test_constant_image_is_inf_without_warning() -> None:
 
 def test_authors_reshape_bug_changes_bf(textured: np.ndarray) -> None:
     # The authors' code reshaped each flattened 100x200 frame to (200, 100) before the
-    # Laplacian (shared/reference/README.md item 4): a BUG that scrambles rows.  We
+    # Laplacian (docs/authors-code.md, quirk d): a BUG that scrambles rows.  We
     # measure frames in their true (100, 200) layout; this shows the two differ a lot.
     true_bf = blur_factor(textured)
     scrambled = blur_factor(textured.reshape(200, 100))
@@ -409,3 +421,437 @@ def test_shape_mismatch_raises(fn) -> None:
 def test_metric_input_error_is_value_error() -> None:
     with pytest.raises(ValueError):
         blur_factor(np.zeros(5))
+
+
+# =========================================================================== beyond the Laplacian
+# Tenengrad, blur effect and high-frequency share (issue #14).
+
+def ref_tenengrad(img: np.ndarray) -> float:
+    """Independent Tenengrad: scipy's Sobel with 'reflect' borders (d c b a | a b c d)."""
+    img = np.asarray(img, dtype=np.float64)
+    gx = ndimage.sobel(img, axis=1, mode="reflect")
+    gy = ndimage.sobel(img, axis=0, mode="reflect")
+    return float(np.mean(gx ** 2 + gy ** 2))
+
+
+def numpy_tenengrad(img: np.ndarray) -> float:
+    """Independent Tenengrad by explicit finite differences on a symmetric-padded image."""
+    p = np.pad(np.asarray(img, dtype=np.float64), 1, mode="symmetric")
+    dx = p[:, 2:] - p[:, :-2]                          # central difference across columns
+    dy = p[2:, :] - p[:-2, :]
+    gx = dx[:-2] + 2 * dx[1:-1] + dx[2:]               # [1, 2, 1] down the rows
+    gy = dy[:, :-2] + 2 * dy[:, 1:-1] + dy[:, 2:]
+    return float(np.mean(gx ** 2 + gy ** 2))
+
+
+def ref_blur_effect(img: np.ndarray, h: int = 11) -> float:
+    """Crété-Roffet blur effect written out in NumPy (odd ``h``; max over both axes)."""
+    img = np.asarray(img, dtype=np.float64)
+    eps = np.spacing(1.0)
+
+    def box(x: np.ndarray, ax: int) -> np.ndarray:  # centred h-wide mean, symmetric borders
+        x = np.moveaxis(x, ax, 0)
+        p = np.pad(x, ((h // 2, h // 2), (0, 0)), mode="symmetric")
+        c = np.concatenate([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
+        return np.moveaxis((c[h:] - c[:-h]) / h, 0, ax)
+
+    def sobel(x: np.ndarray, ax: int) -> np.ndarray:  # |d/dax|, smoothed [1, 2, 1]/4 across
+        p = np.pad(x, 1, mode="symmetric")
+        if ax == 0:
+            d = p[2:, :] - p[:-2, :]
+            return np.abs(d[:, :-2] + 2 * d[:, 1:-1] + d[:, 2:]) / 4
+        d = p[:, 2:] - p[:, :-2]
+        return np.abs(d[:-2] + 2 * d[1:-1] + d[2:]) / 4
+
+    out = []
+    for ax in (0, 1):
+        sharp = np.maximum(eps, sobel(img, ax))
+        blurred = np.maximum(eps, sobel(box(img, ax), ax))
+        t = np.maximum(0.0, sharp - blurred)
+        m1 = sharp[2:-1, 2:-1].sum()
+        m2 = t[2:-1, 2:-1].sum()
+        out.append(abs(m1 - m2) / m1)
+    return max(out)
+
+
+def ref_hf_share(img: np.ndarray, cutoff: float = 0.25) -> float:
+    """Independent high-frequency share: full fft2 of the frame mirrored at its borders
+    (2H x 2W, d c b a | a b c d), radial frequency in units of Nyquist."""
+    x = np.asarray(img, dtype=np.float64)
+    x = np.pad(x - x.mean(), ((0, x.shape[0]), (0, x.shape[1])), mode="symmetric")
+    power = np.abs(np.fft.fft2(x)) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(x.shape[0]), np.fft.fftfreq(x.shape[1]), indexing="ij")
+    rho = np.hypot(fy, fx) / 0.5
+    # A frequency on the cut-off circle (up to rounding) counts as below it.
+    return float(power[rho > cutoff * (1 + 1e-9)].sum() / power.sum())
+
+
+def cosine(ky: int, kx: int, shape=(100, 200), amp: float = 0.4) -> np.ndarray:
+    """0.5 + amp * cos(pi ky (y + 1/2) / H) cos(pi kx (x + 1/2) / W): ky half-periods down,
+    kx across, i.e. ky / (2H) and kx / (2W) cycles per pixel, rho = hypot(ky/H, kx/W)."""
+    y, x = np.mgrid[0:shape[0], 0:shape[1]]
+    return 0.5 + amp * (np.cos(np.pi * ky * (y + 0.5) / shape[0])
+                        * np.cos(np.pi * kx * (x + 0.5) / shape[1]))
+
+
+def gaussian_series(frame: np.ndarray, sigmas=(0.5, 1.0, 2.0, 4.0)) -> np.ndarray:
+    return np.stack([frame] + [cv2.GaussianBlur(frame, (0, 0), s,
+                                                borderType=cv2.BORDER_REFLECT)
+                               for s in sigmas])
+
+
+# --------------------------------------------------------------------------- Tenengrad
+
+def test_tenengrad_hand_worked_ramp() -> None:
+    # Columns 0, .1, .2, .3, .4 in every row.  Gx = [1,2,1] (sum 4) x central difference:
+    # interior 4 * 0.2 = 0.8; the border columns see their reflected copy: 4 * 0.1 = 0.4.
+    # Gy = 0.  Tenengrad = (3 * 0.64 + 2 * 0.16) / 5 = 0.448, TBF = 1 / 0.448.
+    ramp = np.tile(np.arange(5.0) / 10, (4, 1))
+    assert tenengrad(ramp) == pytest.approx(0.448, rel=1e-12)
+    assert tenengrad(ramp.T) == pytest.approx(0.448, rel=1e-12)
+    assert tenengrad_blur_factor(ramp) == pytest.approx(1 / 0.448, rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 5), (37, 53), (100, 200)])
+def test_tenengrad_matches_scipy_sobel_and_numpy(rng: np.random.Generator, shape) -> None:
+    img = rng.random(shape)
+    assert tenengrad(img) == pytest.approx(ref_tenengrad(img), rel=1e-12)
+    assert tenengrad(img) == pytest.approx(numpy_tenengrad(img), rel=1e-12)
+    assert tenengrad_blur_factor(img) == pytest.approx(1 / ref_tenengrad(img), rel=1e-12)
+
+
+def test_tenengrad_batch_dtypes_and_border(rng: np.random.Generator,
+                                           textured: np.ndarray) -> None:
+    u8 = rng.integers(0, 256, (4, 30, 45), dtype=np.uint8)
+    expected = [ref_tenengrad(im / 255.0) for im in u8]
+    np.testing.assert_allclose(tenengrad(u8), expected, rtol=1e-12)
+    np.testing.assert_allclose(tenengrad((u8 / 255.0).astype(np.float32)), expected,
+                               rtol=1e-6)
+    out = tenengrad_blur_factor(u8[..., None])
+    assert out.shape == (4,) and out.dtype == np.float64
+    assert type(tenengrad(u8[0])) is float and type(tenengrad_blur_factor(u8[0])) is float
+    # Guards the border: OpenCV's default (REFLECT_101) would give another value.
+    gx = cv2.Sobel(textured, cv2.CV_64F, 1, 0, ksize=3)
+    gy = cv2.Sobel(textured, cv2.CV_64F, 0, 1, ksize=3)
+    assert abs(tenengrad(textured) / np.mean(gx ** 2 + gy ** 2) - 1) > 1e-4
+
+
+@pytest.mark.parametrize("a, b", [(0.5, 0.0), (0.25, 0.3), (2.0, -0.2)])
+def test_tenengrad_scales_with_contrast_squared(textured: np.ndarray, a: float,
+                                                b: float) -> None:
+    frame = textured * 0.4
+    scaled = a * frame + b
+    assert tenengrad(scaled) == pytest.approx(a * a * tenengrad(frame), rel=1e-12)
+    assert tenengrad_blur_factor(scaled) == pytest.approx(tenengrad_blur_factor(frame) / a**2,
+                                                          rel=1e-12)
+    assert relative_tenengrad_blur_factor(scaled, frame) == pytest.approx(1 / a**2 - 1,
+                                                                          rel=1e-12)
+
+
+def test_relative_tenengrad_definition_and_flat_frames(rng: np.random.Generator,
+                                                       textured: np.ndarray) -> None:
+    pred = rng.random((5, 30, 40))
+    true = rng.random((5, 30, 40)) ** 3
+    expected = [ref_tenengrad(t) / ref_tenengrad(p) - 1 for p, t in zip(pred, true)]
+    np.testing.assert_allclose(relative_tenengrad_blur_factor(pred, true), expected,
+                               rtol=1e-12)
+    assert type(relative_tenengrad_blur_factor(pred[0], true[0])) is float
+    flat = np.full_like(textured, 0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tenengrad_blur_factor(flat) == math.inf
+        assert tenengrad_blur_factor(np.full((10, 12), 77, np.uint8)) == math.inf
+        assert relative_tenengrad_blur_factor(flat, textured) == math.inf
+        assert math.isnan(relative_tenengrad_blur_factor(flat, flat))
+        assert relative_tenengrad_blur_factor(textured, flat) == -1.0
+        assert relative_tenengrad_blur_factor(textured, textured) == 0.0
+
+
+# --------------------------------------------------------------------------- blur effect
+
+@pytest.mark.parametrize("h", [11, 7])
+def test_blur_effect_step_edges_closed_form(h: int) -> None:
+    # One vertical and one horizontal ideal step (height 0.5 each).  Across a step the
+    # Sobel response is 0.5 on the two columns next to it; after an h-wide box filter
+    # the step is a ramp of slope 0.5 / h, so the response there is 2 * 0.5 / h.
+    # T = 0.5 - 1/h on those columns, 0 elsewhere: (M1 - M2) / M1 = 2 / h on each axis.
+    img = np.zeros((40, 60))
+    img[:, 30:] += 0.5
+    img[20:, :] += 0.5
+    assert blur_effect(img, h_size=h) == pytest.approx(2 / h, rel=1e-9)
+    assert relative_blur_effect(img, img, h_size=h) == 0.0
+
+
+def test_blur_effect_matches_hand_rolled(rng: np.random.Generator, textured: np.ndarray,
+                                         sample_frames: np.ndarray) -> None:
+    imgs = [textured, rng.random((37, 53)), sample_frames[60] / 255.0,
+            cv2.GaussianBlur(textured, (0, 0), 2.0)]
+    for img in imgs:
+        assert blur_effect(img) == pytest.approx(ref_blur_effect(img), rel=1e-9)
+        assert blur_effect(img, h_size=7) == pytest.approx(ref_blur_effect(img, 7), rel=1e-9)
+    batch = blur_effect(sample_frames[58:62])
+    assert batch.shape == (4,) and batch.dtype == np.float64
+    np.testing.assert_allclose(batch, [ref_blur_effect(f / 255.0) for f in sample_frames[58:62]],
+                               rtol=1e-9)
+    assert type(blur_effect(sample_frames[0])) is float
+    assert ((0 < batch) & (batch < 1)).all()
+
+
+def test_blur_effect_flat_is_one_and_contrast_invariant(textured: np.ndarray) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert blur_effect(np.full((20, 30), 0.3)) == pytest.approx(1.0, abs=1e-12)
+        # A prediction flat along one axis has no gradient there: maximal blur.
+        assert blur_effect(np.tile(np.linspace(0, 1, 30), (20, 1))) == pytest.approx(1.0)
+    frame = textured * 0.5 + 0.1
+    for a, b in [(0.5, 0.0), (1.8, -0.1), (-1.0, 1.0)]:
+        assert blur_effect(a * frame + b) == pytest.approx(blur_effect(frame), rel=1e-9)
+        assert relative_blur_effect(a * frame + b, frame) == pytest.approx(0.0, abs=1e-9)
+
+
+# --------------------------------------------------------------------------- high-frequency share
+
+@pytest.mark.parametrize("ky, kx, rho", [(0, 20, 0.1), (0, 80, 0.4), (20, 0, 0.2),
+                                         (40, 0, 0.4), (20, 40, 0.2 * math.sqrt(2)),
+                                         (10, 30, math.hypot(0.1, 0.15))])
+def test_hf_share_of_pure_cosine(ky: int, kx: int, rho: float) -> None:
+    # All the power of such a cosine lies at one frequency: share 1 above the default
+    # cut-off of 0.25 Nyquist, 0 below; moving the cut-off past rho flips it.
+    img = cosine(ky, kx)
+    share = high_frequency_share(img)
+    assert share == pytest.approx(1.0 if rho > 0.25 else 0.0, abs=1e-12)
+    assert share == pytest.approx(ref_hf_share(img), abs=1e-12)
+    other = rho + 0.05 if rho > 0.25 else rho - 0.05
+    assert high_frequency_share(img, cutoff=other) == pytest.approx(
+        0.0 if rho > 0.25 else 1.0, abs=1e-12)
+    hfbf = high_frequency_blur_factor(img)
+    assert hfbf == pytest.approx(1.0, rel=1e-12) if rho > 0.25 else hfbf > 1e12
+
+
+@pytest.mark.parametrize("ky, kx, cutoff", [(0, 50, 0.25), (25, 0, 0.25), (30, 80, 0.5),
+                                            (15, 40, 0.25)])
+def test_hf_frequency_on_the_cutoff_counts_below(ky: int, kx: int, cutoff: float) -> None:
+    # rho = hypot(ky / 100, kx / 200) equals the cut-off exactly (0.15^2 + 0.2^2 = 0.25^2).
+    assert high_frequency_share(cosine(ky, kx), cutoff) == pytest.approx(0.0, abs=1e-12)
+    assert high_frequency_share(cosine(ky, kx), cutoff * 0.99) == pytest.approx(1.0,
+                                                                                abs=1e-12)
+
+
+def test_hf_share_of_two_cosines_is_power_fraction() -> None:
+    # A cos(low) + B cos(high): power A^2 : B^2, so the share is B^2 / (A^2 + B^2).
+    img = 0.5 + (cosine(0, 20, amp=0.3) - 0.5) + (cosine(60, 0, amp=0.1) - 0.5)
+    assert high_frequency_share(img) == pytest.approx(0.01 / (0.09 + 0.01), rel=1e-9)
+    assert high_frequency_blur_factor(img) == pytest.approx(10.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(100, 200), (37, 53), (20, 31), (8, 9)])
+def test_hf_share_matches_full_fft(rng: np.random.Generator, textured: np.ndarray,
+                                   shape) -> None:
+    img = rng.random(shape)
+    for cutoff in (0.1, 0.25, 0.6):
+        assert high_frequency_share(img, cutoff) == pytest.approx(ref_hf_share(img, cutoff),
+                                                                  rel=1e-9)
+    assert high_frequency_share(textured) == pytest.approx(ref_hf_share(textured), rel=1e-9)
+
+
+def test_hf_share_ignores_the_jump_between_borders() -> None:
+    # A smooth ramp has almost no fine detail; a periodic FFT would see the jump from
+    # its right border back to its left as a sharp edge.
+    ramp = np.tile(np.linspace(0.1, 0.9, 200), (100, 1))
+    power = np.abs(np.fft.fft2(ramp - ramp.mean())) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(100), np.fft.fftfreq(200), indexing="ij")
+    periodic = power[np.hypot(fy, fx) / 0.5 > 0.25].sum() / power.sum()
+    assert periodic > 0.02
+    assert high_frequency_share(ramp) < 0.001
+
+
+def test_hf_share_batch_uint8_flat_and_contrast(sample_frames: np.ndarray,
+                                                textured: np.ndarray) -> None:
+    out = high_frequency_share(sample_frames)
+    assert out.shape == (132,) and out.dtype == np.float64
+    for i in (0, 70, 131):
+        assert out[i] == pytest.approx(ref_hf_share(sample_frames[i] / 255.0), rel=1e-9)
+    assert type(high_frequency_share(sample_frames[0])) is float
+    assert type(high_frequency_blur_factor(sample_frames[0])) is float
+    np.testing.assert_allclose(high_frequency_blur_factor(sample_frames[:5]), 1 / out[:5],
+                               rtol=1e-12)
+    for a, b in [(0.5, 0.2), (2.0, -0.5), (-1.0, 1.0)]:
+        assert high_frequency_share(a * textured + b) == pytest.approx(
+            high_frequency_share(textured), rel=1e-9)
+        assert relative_high_frequency_blur_factor(a * textured + b, textured) == \
+            pytest.approx(0.0, abs=1e-9)
+
+
+def test_hf_flat_frames_follow_bf(textured: np.ndarray) -> None:
+    flat = np.full_like(textured, 1 / 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert high_frequency_share(flat) == 0.0
+        assert high_frequency_blur_factor(flat) == math.inf
+        assert high_frequency_blur_factor(np.full((20, 30), 200, np.uint8)) == math.inf
+        assert relative_high_frequency_blur_factor(flat, textured) == math.inf
+        assert math.isnan(relative_high_frequency_blur_factor(flat, flat))
+        assert relative_high_frequency_blur_factor(textured, flat) == -1.0
+
+
+def test_hf_share_many_chunks(rng: np.random.Generator) -> None:
+    imgs = rng.random((300, 8, 10)) ** 2
+    out = high_frequency_share(imgs)
+    for i in (0, 255, 256, 299):
+        assert out[i] == pytest.approx(ref_hf_share(imgs[i]), rel=1e-9)
+
+
+def test_relative_hf_blur_factor_is_share_ratio(rng: np.random.Generator) -> None:
+    true = np.stack([0.5 + (cosine(0, 20, amp=0.3) - 0.5) + (cosine(60, 0, amp=0.3) - 0.5),
+                     rng.random((100, 200))])
+    pred = np.stack([0.5 + (cosine(0, 20, amp=0.3) - 0.5) + (cosine(60, 0, amp=0.15) - 0.5),
+                     cv2.GaussianBlur(true[1], (0, 0), 1.0)])
+    # Frame 0: share 1/2 for the truth, 0.0225 / 0.1125 = 1/5 for the prediction.
+    rel = relative_high_frequency_blur_factor(pred, true)
+    assert rel[0] == pytest.approx(0.5 / 0.2 - 1, rel=1e-9)
+    assert rel[1] == pytest.approx(ref_hf_share(true[1]) / ref_hf_share(pred[1]) - 1,
+                                   rel=1e-9)
+    assert relative_high_frequency_blur_factor(true[0], pred[0]) == pytest.approx(
+        0.2 / 0.5 - 1, rel=1e-9)
+
+
+# --------------------------------------------------------------------------- monotone in blur
+
+def test_every_measure_grows_with_gaussian_blur(textured: np.ndarray,
+                                                sample_frames: np.ndarray) -> None:
+    for frame in (textured, sample_frames[40] / 255.0, sample_frames[100] / 255.0):
+        series = gaussian_series(frame)
+        for fn in (blur_factor, tenengrad_blur_factor, blur_effect,
+                   high_frequency_blur_factor):
+            values = fn(series)
+            assert (np.diff(values) > 0).all(), (fn.__name__, values)
+        # The relative versions see each blurred frame as blurrier than the original.
+        true = np.broadcast_to(frame, series.shape)
+        assert (relative_tenengrad_blur_factor(series[1:], true[1:]) > 0).all()
+        assert (relative_blur_effect(series[1:], true[1:]) > 0).all()
+        assert (relative_high_frequency_blur_factor(series[1:], true[1:]) > 0).all()
+
+
+# --------------------------------------------------------------------------- sharpness_columns
+
+def test_sharpness_columns_match_the_measures(sample_frames: np.ndarray) -> None:
+    true = sample_frames[30:36] / 255.0
+    pred = np.stack([cv2.GaussianBlur(t, (0, 0), 1.0) * 0.8 + 0.05 for t in true])
+    cols = sharpness_columns(pred, true)
+    assert list(cols) == SHARPNESS_COLUMNS
+    assert all(v.shape == (6,) and v.dtype == np.float64 for v in cols.values())
+    matched = match_contrast(pred, true)
+    ten_p = [ref_tenengrad(p) for p in pred]
+    ten_t = [ref_tenengrad(t) for t in true]
+    ten_m = [ref_tenengrad(m) for m in matched]
+    np.testing.assert_allclose(cols["tbf_pred"], 1 / np.array(ten_p), rtol=1e-9)
+    np.testing.assert_allclose(cols["tbf_true"], 1 / np.array(ten_t), rtol=1e-9)
+    np.testing.assert_allclose(cols["rtbf"], np.divide(ten_t, ten_p) - 1, rtol=1e-9)
+    np.testing.assert_allclose(cols["tbf_matched"], 1 / np.array(ten_m), rtol=1e-9)
+    np.testing.assert_allclose(cols["rtbf_matched"], np.divide(ten_t, ten_m) - 1, rtol=1e-9)
+    be_p = np.array([ref_blur_effect(p) for p in pred])
+    be_t = np.array([ref_blur_effect(t) for t in true])
+    np.testing.assert_allclose(cols["blur_effect_pred"], be_p, rtol=1e-9)
+    np.testing.assert_allclose(cols["blur_effect_true"], be_t, rtol=1e-9)
+    np.testing.assert_allclose(cols["rblur_effect"], be_p - be_t, rtol=1e-8, atol=1e-12)
+    hf_p = np.array([ref_hf_share(p) for p in pred])
+    hf_t = np.array([ref_hf_share(t) for t in true])
+    np.testing.assert_allclose(cols["hfbf_pred"], 1 / hf_p, rtol=1e-9)
+    np.testing.assert_allclose(cols["hfbf_true"], 1 / hf_t, rtol=1e-9)
+    np.testing.assert_allclose(cols["rhfbf"], hf_t / hf_p - 1, rtol=1e-9)
+    # Blur effect and high-frequency share ignore contrast: matching changes nothing.
+    for name in ("blur_effect", "hfbf"):
+        np.testing.assert_allclose(cols[f"{name}_matched"], cols[f"{name}_pred"], rtol=1e-9)
+        np.testing.assert_allclose(cols[f"r{name}_matched"], cols[f"r{name}"], atol=1e-9)
+    # The prediction is blurrier than its truth by every measure.
+    for name in ("rtbf", "rtbf_matched", "rblur_effect", "rhfbf"):
+        assert (cols[name] > 0).all(), name
+
+
+def test_sharpness_columns_contrast_only_prediction(textured: np.ndarray) -> None:
+    true = np.stack([textured * 0.5 + 0.2, textured[:, ::-1] * 0.6])
+    pred = 0.5 * (true - 0.2) + 0.3          # same edges, half the contrast
+    cols = sharpness_columns(pred, true)
+    np.testing.assert_allclose(cols["rtbf"], 3.0, rtol=1e-9)       # 1 / 0.5**2 - 1
+    np.testing.assert_allclose(cols["rtbf_matched"], 0.0, atol=1e-9)
+    for name in ("rblur_effect", "rblur_effect_matched", "rhfbf", "rhfbf_matched"):
+        np.testing.assert_allclose(cols[name], 0.0, atol=1e-9)
+
+
+def test_sharpness_columns_single_pair_uint8_and_flat(sample_frames: np.ndarray) -> None:
+    cols = sharpness_columns(sample_frames[5], sample_frames[5])
+    assert all(v.shape == (1,) for v in cols.values())
+    for name in ("rtbf", "rtbf_matched", "rblur_effect", "rhfbf", "rhfbf_matched"):
+        assert cols[name][0] == pytest.approx(0.0, abs=1e-9)
+    flat = np.full((100, 200), 128, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cols = sharpness_columns(np.stack([flat, flat]), np.stack([sample_frames[5], flat]))
+    # Ratio measures follow BF/RBF: inf for a flat prediction, nan when both are flat.
+    for name in ("tbf", "hfbf"):
+        assert cols[f"{name}_pred"][0] == math.inf and cols[f"r{name}"][0] == math.inf
+        assert cols[f"r{name}_matched"][0] == math.inf
+        assert math.isnan(cols[f"r{name}"][1]) and math.isnan(cols[f"r{name}_matched"][1])
+    # The bounded blur effect stays finite: 1 (maximal blur) for a flat frame.
+    assert cols["blur_effect_pred"][0] == pytest.approx(1.0)
+    assert cols["rblur_effect"][0] > 0.5 and cols["rblur_effect"][1] == 0.0
+    for name in ("blur_effect_pred", "blur_effect_true", "blur_effect_matched",
+                 "rblur_effect", "rblur_effect_matched"):
+        assert np.isfinite(cols[name]).all(), name
+
+
+# --------------------------------------------------------------------------- sharpness: bad inputs
+
+SINGLE_IMAGE_MEASURES = [tenengrad, tenengrad_blur_factor, blur_effect, high_frequency_share,
+                         high_frequency_blur_factor]
+PAIR_MEASURES = [relative_tenengrad_blur_factor, relative_blur_effect,
+                 relative_high_frequency_blur_factor, sharpness_columns]
+
+
+@pytest.mark.parametrize("bad, why", [
+    (_with(math.nan), "NaN"),
+    (_with(math.inf), "NaN or infinite"),
+    (np.zeros(10), "shape"),
+    (np.zeros((2, 8, 10, 3)), "shape"),
+    (np.zeros((8, 10), bool), "dtype"),
+    (np.zeros((8, 10), np.int64), "dtype"),
+    (np.zeros((2, 2)), "smaller than 3x3"),
+])
+def test_sharpness_bad_images_raise(bad: np.ndarray, why: str) -> None:
+    for fn in SINGLE_IMAGE_MEASURES:
+        with pytest.raises(MetricInputError, match=f"images.*{why}"):
+            fn(bad)
+    for fn in PAIR_MEASURES:
+        with pytest.raises(MetricInputError, match=f"^pred: .*{why}"):
+            fn(bad, GOOD)
+        with pytest.raises(MetricInputError, match=f"^true: .*{why}"):
+            fn(GOOD, bad)
+
+
+@pytest.mark.parametrize("fn", PAIR_MEASURES)
+def test_sharpness_shape_mismatch_raises(fn) -> None:
+    with pytest.raises(MetricInputError, match="pred and true"):
+        fn(np.zeros((2, 10, 12)), np.zeros((2, 12, 10)))
+
+
+def test_blur_effect_needs_4x4_and_valid_size() -> None:
+    with pytest.raises(MetricInputError, match="smaller than 4x4"):
+        blur_effect(np.zeros((3, 10)))
+    with pytest.raises(MetricInputError, match="smaller than 4x4"):
+        sharpness_columns(np.zeros((10, 3)), np.zeros((10, 3)))
+    for size in (1, 0, -3, 2.5, "11", None):
+        with pytest.raises(MetricInputError, match="h_size"):
+            blur_effect(GOOD, h_size=size)
+        with pytest.raises(MetricInputError, match="h_size"):
+            sharpness_columns(GOOD, GOOD, h_size=size)
+
+
+@pytest.mark.parametrize("cutoff", [0, 0.0, 1.0, 1.5, -0.1, math.nan, "a", None])
+def test_hf_bad_cutoff_raises(cutoff) -> None:
+    for fn in (high_frequency_share, high_frequency_blur_factor):
+        with pytest.raises(MetricInputError, match="cutoff"):
+            fn(GOOD, cutoff=cutoff)
+    with pytest.raises(MetricInputError, match="cutoff"):
+        relative_high_frequency_blur_factor(GOOD, GOOD, cutoff=cutoff)
+    with pytest.raises(MetricInputError, match="cutoff"):
+        sharpness_columns(GOOD, GOOD, cutoff=cutoff)
