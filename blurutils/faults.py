@@ -1,8 +1,10 @@
 """Crash points: where the interruption tests kill the process on purpose.
 
 Setting ``BLURUTILS_CRASH_AT="<point>[:<n>[:<signal>]]"`` makes the process kill itself
-(``SIGKILL`` by default, or ``SIGINT`` for Ctrl-C) the n-th time it reaches the named
-point.  ``tests/test_interruption.py`` uses this to stop ``reproduce`` at exact
+(``SIGKILL`` by default, or ``SIGINT`` for Ctrl-C, ``SIGTERM``, ``SIGHUP``) the n-th time
+it reaches the named point; ``<signal>`` ``ENOSPC`` instead raises the ``OSError`` of a
+full disk there (every n-th time and after, as a full disk stays full), which is how the
+tests try a full disk without one.  ``tests/test_interruption.py`` uses this to stop ``reproduce`` at exact
 moments — during frame extraction, mid-epoch, right after a checkpoint, between runs,
 while writing a result — and then checks that rerunning gives the same results as a
 run that was never interrupted.  Unset (always, in normal use) it costs one dict
@@ -17,6 +19,7 @@ renamed into place).  Counts are per process: each run's worker process
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections import Counter
@@ -35,5 +38,9 @@ def crash_point(name: str) -> None:
         return
     count, _, sig = rest.partition(":")
     _reached[name] += 1
+    if sig == "ENOSPC":
+        if _reached[name] >= int(count or 1):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return
     if _reached[name] == int(count or 1):
         os.kill(os.getpid(), getattr(signal, sig or "SIGKILL"))

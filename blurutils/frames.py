@@ -3,7 +3,7 @@
 Every frame is decoded with OpenCV, converted to greyscale, centre-cropped to a 2:1
 aspect ratio and resized with ``INTER_AREA`` to 200 wide x 100 tall — the paper's
 "proportionally resize each frame to 200x100, cropping as necessary".  (The authors'
-code resized without cropping; see ``shared/reference/README.md``, item 9.)
+code resized without cropping; see ``docs/authors-code.md``.)
 
 Frames stay ``uint8`` with shape (N, 100, 200) — 20 kB each — and are cached under
 ``data/frames/``; :func:`to_unit_float` normalises them to [0, 1] (stage 5) only when
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import sys
@@ -27,7 +28,7 @@ import numpy as np
 
 from .errors import FrameError
 from .faults import crash_point
-from .paths import atomic_path, frames_dir
+from .paths import atomic_path, check_regular_file, data_lock, frames_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ FRAME_HEIGHT, FRAME_WIDTH = 100, 200
 FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
 #: Frame formats: (height, width) and resampling.  ``paper`` is the study's; the
 #: authors' code loaded the convolutional model's frames as ``fillnet_conv`` (200 tall,
-#: 100 wide, nearest neighbour: ``shared/reference/README.md``, item 6).
+#: 100 wide, nearest neighbour: ``docs/authors-code.md``).
 #: ``half`` (50 x 100) is the low-memory layout for machines under 4 GB such as mybinder.org's
 #: 2 GB: a dense model on it has a quarter of the parameters (see ``blurutils.machine``).
 FRAME_FORMATS: dict[str, tuple[tuple[int, int], int]] = {
@@ -48,6 +49,12 @@ FRAME_FORMATS: dict[str, tuple[tuple[int, int], int]] = {
 _PIPELINE_VERSION = 1
 #: A video may decode a few frames fewer than its header promises without being broken.
 _TRUNCATION_SLACK = 0.02
+#: Most bytes of frames one decode keeps (200,000 paper-size frames); a longer video
+#: needs ``max_frames`` or ``step``.  The header's frame count is never trusted for
+#: memory: the array grows as frames actually arrive.
+MAX_FRAME_BYTES = 4 << 30
+#: Frame rates outside (0, this] in a header are treated as unknown (25 fps).
+_MAX_FPS = 1000.0
 
 
 def crop_box(width: int, height: int, aspect: float = FRAME_WIDTH / FRAME_HEIGHT
@@ -111,6 +118,7 @@ def _check_file(path: Path) -> None:
         raise FrameError(f"{path}: no such file")
     if path.is_dir():
         raise FrameError(f"{path}: is a directory, not a video file")
+    check_regular_file(path, "video", FrameError)  # a FIFO or device would block
     if path.stat().st_size == 0:
         raise FrameError(f"{path}: file is empty")
 
@@ -198,14 +206,17 @@ def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int
         raise FrameError(
             f"{path}: frames of {info['width']}x{info['height']} are smaller than "
             f"{FRAME_WIDTH}x{FRAME_HEIGHT} after cropping to 2:1 ({w}x{h})")
-    fps = info["fps"] if info["fps"] > 0 else 25.0
+    fps = info["fps"] if 0 < info["fps"] <= _MAX_FPS else 25.0
     first = int(round(start * fps)) if start else 0
     stop = int(round(end * fps)) if end is not None else None
     header = info["frame_count"]
     last = min(header, stop) if (header > 0 and stop is not None) else (stop or header)
     expected = max(0, (last - first + step - 1) // step) if last else 0
     capacity = min(expected, max_frames) if max_frames else expected
-    frames = np.empty((max(capacity, 16), *shape), dtype=np.uint8)
+    frame_bytes = shape[0] * shape[1]
+    limit = max_frames or MAX_FRAME_BYTES // frame_bytes
+    # A header may claim billions of frames: allocate for what arrives, not for that.
+    frames = np.empty((min(max(capacity, 16), 1024), *shape), dtype=np.uint8)
 
     from tqdm.auto import tqdm
 
@@ -213,13 +224,19 @@ def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int
     bar = tqdm(total=capacity or None, desc=f"frames {path.name}", unit="frame",
                disable=disable, leave=False)
     cap = cv2.VideoCapture(str(path))
-    reader = _ReadAhead(cap, first, step, stop, max_frames)
+    reader = _ReadAhead(cap, first, step, stop, limit + (0 if max_frames else 1))
     reader.start()
     kept = 0
     try:
         for bgr in reader.frames():
+            if kept == limit:  # only without max_frames: one frame past the bound
+                raise FrameError(
+                    f"{path}: more than {limit:,} frames ({MAX_FRAME_BYTES >> 30} GiB of "
+                    "frames); pass --max-frames (max_frames) or --step to take fewer")
             if kept == len(frames):
-                frames = np.concatenate([frames, np.empty_like(frames)])
+                grown = min(2 * len(frames), limit)
+                frames = np.concatenate([frames, np.empty((grown - len(frames), *shape),
+                                                          dtype=np.uint8)])
             frames[kept] = preprocess_frame(bgr, layout)
             kept += 1
             bar.update(1)
@@ -246,8 +263,11 @@ def _check_options(max_frames: int | None, step: int, start: float | None,
         raise FrameError(f"max_frames={max_frames}: must be at least 3")
     if step < 1:
         raise FrameError(f"step={step}: must be a positive integer")
-    if start is not None and start < 0:
-        raise FrameError(f"start={start}: must be >= 0 seconds")
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not (isinstance(value, (int, float))
+                                      and math.isfinite(value) and 0 <= value <= 1e6):
+            raise FrameError(f"{name}={value!r}: must be a finite time between 0 and 1e6 "
+                             "seconds")
     if end is not None and (end <= 0 or (start is not None and end <= start)):
         raise FrameError(f"end={end}: must be after start ({start or 0} s)")
 
@@ -308,15 +328,62 @@ def load_frames(source: str | os.PathLike = "sample", *, max_frames: int | None 
 
     _check_options(max_frames, step, start, end)
     shape, _ = frame_format(layout)
-    video = resolve_source(source, **source_options)
-    options = dict(max_frames=max_frames, step=step, start=start, end=end)
-    target = cache_path(video, layout=layout, **options)
-    if cache:
-        frames = read_cache(target, shape)
-        if frames is not None:
-            return frames
-    frames = extract_frames(video, progress=progress, layout=layout, **options)
-    if cache:
-        with atomic_path(target) as tmp:
-            np.save(tmp, frames, allow_pickle=False)
+    with data_lock(note=lambda line: log.warning("%s", line)):
+        video = resolve_source(source, **source_options)
+        options = dict(max_frames=max_frames, step=step, start=start, end=end)
+        target = cache_path(video, layout=layout, **options)
+        if cache:
+            frames = read_cache(target, shape)
+            if frames is not None:
+                return frames
+        frames = extract_frames(video, progress=progress, layout=layout, **options)
+        if cache:
+            write_cache(target, frames)
     return frames
+
+
+def write_cache(target: Path, frames: np.ndarray) -> bool:
+    """Save ``frames`` as a frame cache (atomically).  The cache is optional: a write
+    that fails (a full disk, a read-only folder) is a logged warning, and the caller
+    keeps the frames it computed.  Returns whether the cache was written."""
+    try:
+        with atomic_path(target, needed=frames.nbytes + 128) as tmp:
+            np.save(tmp, frames, allow_pickle=False)
+    except OSError as exc:  # DiskFullError included
+        log.warning("could not write the frame cache %s (%s); using the decoded frames "
+                    "without a cache", target.name, exc)
+        return False
+    return True
+
+
+def verify_video(path: Path | str, expected: int, target: Path | str | None = None,
+                 error: type[Exception] = FrameError) -> None:
+    """Check that the video just written at ``path`` holds ``expected`` frames, before
+    it is renamed onto ``target``.
+
+    ``cv2.VideoWriter`` only warns when a write fails (a full disk), so without this a
+    truncated file would be renamed into place and trusted later.  The header's frame
+    count must match and the last frame must decode.  A shortfall on a nearly full
+    disk is a :class:`~blurutils.errors.DiskFullError` naming the folder.
+    """
+    from .paths import disk_full_error, free_bytes
+
+    path = Path(path)
+    target = Path(target) if target is not None else path
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        last_ok = False
+        if count == expected and count > 0:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, count - 1)
+            last_ok = bool(cap.read()[0])
+    finally:
+        cap.release()
+    if count == expected and last_ok:
+        return
+    free = free_bytes(target.parent)
+    size = path.stat().st_size if path.exists() else 0
+    if free is not None and free < max(16 << 20, size):
+        raise disk_full_error(target.parent, None, target.name)
+    raise error(f"{target}: the video written holds {count} readable frames, not {expected}; "
+                "it was not kept")

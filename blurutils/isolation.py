@@ -10,7 +10,12 @@ child's ``report`` lines travel back through a pipe and are reported by the pare
 (so they reach a notebook's output); an error in the child is raised again in the
 parent (a :class:`~blurutils.errors.BlurUtilsError` keeps its one-line message); a
 child killed by a signal raises :class:`WorkerKilled`, whose message says that
-finished work is saved.  Ctrl-C stops the child and raises ``KeyboardInterrupt``.
+finished work is saved.  Ctrl-C stops the child and raises ``KeyboardInterrupt``;
+SIGTERM or SIGHUP to the parent (which the command line turns into :class:`Stopped`, a
+``KeyboardInterrupt``) stop it the same way.  A child killed on its own, by any signal,
+is :class:`WorkerKilled`.  A child never outlives its parent: it
+watches its parent and exits quietly once the parent is gone, so a parent killed with
+SIGKILL leaves no orphan training on (and no ``BrokenPipeError`` traceback).
 """
 
 from __future__ import annotations
@@ -20,15 +25,37 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
-from .errors import BlurUtilsError
+from .errors import BlurUtilsError, MachineError
 
 
-class WorkerKilled(BlurUtilsError):
+class WorkerKilled(MachineError):
     """The child process died without finishing (killed by a signal, or crashed)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP asked this process to stop: handled like Ctrl-C, with the exit
+    status ``128 + signum`` (143, 129)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    @property
+    def name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+
+#: Signals that stop a run like Ctrl-C does (``kill``, systemd, Docker, a closed terminal).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def run_in_child(function: Callable[..., Any], *args: Any, name: str,
@@ -45,7 +72,8 @@ def run_in_child(function: Callable[..., Any], *args: Any, name: str,
     """
     read_fd, write_fd = os.pipe()
     try:
-        child = subprocess.Popen([sys.executable, "-m", "blurutils.isolation", str(write_fd)],
+        child = subprocess.Popen([sys.executable, "-m", "blurutils.isolation", str(write_fd),
+                                  str(os.getpid())],
                                  stdin=subprocess.PIPE, pass_fds=(write_fd,),
                                  env=_child_env())
     finally:
@@ -65,7 +93,7 @@ def run_in_child(function: Callable[..., Any], *args: Any, name: str,
             elif kind == "error":
                 error = payload
         child.wait()
-    except BaseException:  # Ctrl-C (or anything else) in the parent: stop the child too
+    except BaseException:  # Ctrl-C, SIGTERM (or anything else) in the parent: stop the child
         child.kill()
         child.wait()
         raise
@@ -89,11 +117,19 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _child_main(fd: int) -> int:
+def _child_main(fd: int, parent: int | None = None) -> int:
     messages = Connection(fd, readable=False)
+    if parent is not None:
+        _exit_with_parent(parent)
+
+    def send(message: tuple) -> None:
+        try:
+            messages.send(message)
+        except OSError:  # the parent is gone (BrokenPipeError): stop quietly
+            os._exit(1)
 
     def report(line: str) -> None:
-        messages.send(("line", str(line)))
+        send(("line", str(line)))
 
     try:
         function, args = pickle.loads(sys.stdin.buffer.read())
@@ -105,10 +141,30 @@ def _child_main(fd: int) -> int:
         # A BlurUtilsError travels whole (its class and one-line message); anything
         # else as text, with the child's traceback for BLURUTILS_DEBUG.
         known = exc if isinstance(exc, BlurUtilsError) else None
-        messages.send(("error", (known, f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+        send(("error", (known, f"{type(exc).__name__}: {exc}", traceback.format_exc())))
         return 1
     finally:
-        messages.close()
+        try:
+            messages.close()
+        except OSError:
+            pass
+
+
+def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """Exit this (child) process as soon as ``parent`` is no longer its parent.
+
+    A parent killed with SIGKILL cannot stop its child; without this the child would
+    train on as an orphan and fail later writing to the closed pipe.  A thread polls
+    ``os.getppid()`` (portable, and unaffected by which parent thread started us).
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="blurutils-parent-watch", daemon=True).start()
 
 
 class ChildError(RuntimeError):
@@ -142,4 +198,4 @@ def _death_message(name: str, exitcode: int | None) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(int(sys.argv[1])))
+    sys.exit(_child_main(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None))

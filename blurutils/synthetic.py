@@ -416,8 +416,9 @@ def write_synthetic_video(path: str | Path, n_frames: int, width: int = 400,
                           height: int = 200, fps: float = 25.0, seed: int = 0) -> Path:
     """Write the synthetic video as an MP4 (mp4v) at ``path`` and return the path.
 
-    The file appears only when complete (written beside it, then renamed), so a
-    crash never leaves a truncated video that later runs would take as cached.
+    The file appears only when complete (written beside it, its frames counted back,
+    then renamed), so neither a crash nor a full disk leaves a truncated video that
+    later runs would take as cached.
     Raises SourceError for bad arguments (including an odd width or height, which
     the MPEG-4 encoder would silently crop) or when OpenCV cannot write the file.
     """
@@ -432,7 +433,9 @@ def write_synthetic_video(path: str | Path, n_frames: int, width: int = 400,
     target = Path(path)
     if target.is_dir():
         raise SourceError(f"cannot write video to {target}: it is a directory")
-    with atomic_path(target) as tmp:
+    from blurutils.frames import verify_video
+
+    with atomic_path(target, needed=n * w * h // 20) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
         try:
             if not writer.isOpened():
@@ -444,4 +447,7 @@ def write_synthetic_video(path: str | Path, n_frames: int, width: int = 400,
             writer.release()
         if tmp.stat().st_size == 0:
             raise SourceError(f"OpenCV wrote an empty video for {target} ({w}x{h})")
+        # OpenCV only warns when a write fails (a full disk): count the frames back
+        # before the file is renamed into place and trusted by every later run.
+        verify_video(tmp, n, target, error=SourceError)
     return target
