@@ -31,8 +31,15 @@ audit: $(STAMP)       ## the authors' six quirks: all on, each off, all off -> r
 test: $(STAMP)        ## the whole test suite
 	$(PY) -m pytest
 
-lab: $(STAMP)         ## JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks/
+# `jupyter lab` refuses to start as root ("Running as root is not recommended. Use
+# --allow-root to bypass."), and containers often run as root.
+USER_ID ?= $(shell id -u)
+LAB_ROOT := $(if $(filter 0,$(USER_ID)),--allow-root)
+LAB_ROOT_NOTE := make lab: running as root (as in many containers), so JupyterLab gets --allow-root, without which it refuses to start
+
+lab: $(STAMP)         ## JupyterLab on the notebooks (with --allow-root when run as root)
+	@$(if $(LAB_ROOT),echo "$(LAB_ROOT_NOTE)")
+	$(VENV)/bin/jupyter lab $(LAB_ROOT) notebooks/
 
 notebooks: $(STAMP)   ## re-execute the notebooks in place (their stored outputs)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
