@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-PROFILE ?= quick
+PROFILE ?= standard
 OUT    ?= results
 
-.PHONY: reproduce study audit test lab notebooks bench clean-results
+.PHONY: reproduce study audit test test-fast lab notebooks bench clean-results
 
 # (Re)install when the dependency lists change; creates .venv if missing.
 $(STAMP): requirements.txt pyproject.toml
@@ -28,8 +28,11 @@ study: $(STAMP)       ## the study as the paper describes it (12 runs) -> result
 audit: $(STAMP)       ## the authors' six quirks: all on, each off, all off -> results/audit.md
 	$(PY) -m blurutils audit --profile $(PROFILE) --out $(OUT)
 
-test: $(STAMP)        ## the whole test suite
-	$(PY) -m pytest
+test: $(STAMP)        ## the whole test suite, on every core (tiers: make test-fast, or pytest -m ...)
+	$(PY) -m pytest -n auto --dist loadscope
+
+test-fast: $(STAMP)   ## everything but the slow, notebook and browser tiers
+	$(PY) -m pytest -n auto --dist loadscope -m "not slow and not notebooks and not browser"
 
 # `jupyter lab` refuses to start as root ("Running as root is not recommended. Use
 # --allow-root to bypass."), and containers often run as root.

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 READING = Path(__file__).resolve().with_name("READING.md")
 sys.path.insert(0, str(REPO))
 
-from blurutils.training import quiet_tensorflow  # noqa: E402
+from blurutils.session import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow()
 
@@ -649,7 +649,7 @@ def main(argv: list[str] | None = None) -> Report:
     if "limits" in only:
         bench_limits(report, args.repeats, tiny)
     if "end_to_end" in only:
-        bench_end_to_end(report, "smoke" if tiny else "quick", 1 if tiny else args.repeats)
+        bench_end_to_end(report, "smoke" if tiny else "demo", 1 if tiny else args.repeats)
     if "notebooks" in only:
         bench_notebooks(report, tiny)
     out = args.out or (None if tiny else str(REPO / "docs" / "BENCHMARKS.md"))

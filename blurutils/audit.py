@@ -4,7 +4,7 @@ The study is run in eight variants of :mod:`blurutils.compat`'s switches — all
 quirks on (the authors' published code), each quirk alone switched off, and all off
 (the paper's text) — and Tables 1-2 and the six observations are compared across
 them.  Runs that variants have in common are trained once (see
-:func:`blurutils.compat.run_folder_name`): the quick profile trains 45 distinct runs,
+:func:`blurutils.compat.run_folder_name`): the demo profile trains 45 distinct runs,
 not 96, and reuses the faithful study's 12 runs when ``reproduce`` ran first.
 
 Outputs in the results folder: ``audit.csv`` (every variant x run: BF and RBF
@@ -26,8 +26,10 @@ import pandas as pd
 from .compat import ALL_QUIRKS, QUIRK_LABELS, QUIRKS
 from .config import StudyConfig, dump_config
 from .paths import write_text_atomic
-from .study import (_markdown, collect_runs, observation_verdicts, paper_tables,
-                    summary_table, write_csv)
+from .evaluation import summary_table, write_csv
+from .reference import observation_verdicts, paper_tables
+from .report import markdown_table
+from .study import collect_runs
 
 ALL_ON = "all on"
 ALL_OFF = "all off"
@@ -70,7 +72,7 @@ def run_audit(config: StudyConfig, *, report: Callable[[str], None] = print) -> 
     for variant in audit_variants():
         report(f"— audit variant {variant.name}: quirks on: "
                f"{', '.join(variant.quirks) or 'none'}")
-        # Models are not kept (a dense one is 170 MB); the per-frame metrics are.
+        # Models are not kept (dense ones are large); the per-frame metrics are.
         vconfig = dataclasses.replace(config, compat=list(variant.quirks), keep_models=False)
         metrics = collect_runs(vconfig, report=report).metrics
         table1, table2 = summary_table(metrics, "bf_pred"), summary_table(metrics, "rbf")
@@ -182,17 +184,17 @@ def write_audit(result: AuditResult, out: Path, config: StudyConfig) -> dict[str
         f"**−x** is the authors' code with quirk x alone switched off; **{ALL_OFF}** is the "
         "paper's text (this project's default study). The paper's published numbers come "
         "from Bambi at 12,000 frames, so compare orderings, not magnitudes.", "",
-        "The quirks (see `shared/reference/README.md`):", "", legend, "",
-        "## Does each finding survive?", "", _markdown(result.findings), "",
-        "## The six observations in every variant", "", _markdown(verdict_wide), "",
+        "The quirks (see the project's `docs/authors-code.md`):", "", legend, "",
+        "## Does each finding survive?", "", markdown_table(result.findings), "",
+        "## The six observations in every variant", "", markdown_table(verdict_wide), "",
         "## Which quirk moves each number most", "",
         "For each run: the quirk whose removal alone changes the mean Blur Factor most, "
         "and by what factor (`ratio` = BF without it / BF with all quirks on).", "",
-        _markdown(largest_effects(result.table)), "",
+        markdown_table(largest_effects(result.table)), "",
         "## Table 1 — mean Blur Factor", "",
-        _markdown(_pivot(result.table, "bf_mean", "bf_mean")), "",
+        markdown_table(_pivot(result.table, "bf_mean", "bf_mean")), "",
         "## Table 2 — mean Relative Blur Factor", "",
-        _markdown(_pivot(result.table, "rbf_mean", "rbf_mean")), "",
+        markdown_table(_pivot(result.table, "rbf_mean", "rbf_mean")), "",
         "Full statistics (std, median, infinite counts) per variant and run: "
         "[audit.csv](audit.csv); evidence per verdict: [audit_verdicts.csv](audit_verdicts.csv). "
         "Settings: [audit_config.yaml](audit_config.yaml).", "",

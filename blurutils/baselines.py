@@ -14,6 +14,9 @@ Factor, PSNR and SSIM put the models' numbers in context:
 * **Optical flow** (:func:`flow_midpoint`): OpenCV's Farnebäck dense flow from t-1 to
   t+1, both neighbours warped half-way towards t and blended; the classical
   motion-compensated interpolation.
+* **Mean frame** (:func:`mean_frame`): the pixel-wise mean of the *training* targets,
+  the same picture for every test target.  It is what an under-trained autoencoder
+  converges to first; a model that does not beat it has not learned to interpolate.
 
 Every function takes uint8 frames (N, H, W) — normally the study's (N, 100, 200) — and
 the target frame indices (an array, or a :class:`blurutils.pairs.Examples` whose
@@ -30,6 +33,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from .catalog import baseline_name
 from .errors import ConfigError, FrameError
 from .pairs import Examples
 
@@ -118,8 +122,7 @@ def flow_midpoint(frames: np.ndarray, targets: np.ndarray | Examples) -> np.ndar
     x in frame t; we use the flow at the same pixel of frame t-1 instead.  That is
     exact for uniform motion (a camera pan) and a good approximation where the flow is
     smooth, but wrong near motion boundaries and occlusions, where the blend shows
-    ghosting; no occlusion reasoning is attempted.  ~2 ms per 100x200 frame on one CPU
-    core.
+    ghosting; no occlusion reasoning is attempted.
     """
     frames, targets = _check_inputs(frames, targets)
     out = np.empty((len(targets),) + frames.shape[1:], dtype=np.float32)
@@ -129,30 +132,43 @@ def flow_midpoint(frames: np.ndarray, targets: np.ndarray | Examples) -> np.ndar
     return out
 
 
+def mean_frame(frames: np.ndarray, targets: np.ndarray | Examples, *,
+               train: np.ndarray | Examples) -> np.ndarray:
+    """Predict every target as the mean of the training targets ``train`` (float32).
+
+    No neighbour of the target is used, so a model scoring the same as this baseline
+    ignores its input.
+    """
+    frames, targets = _check_inputs(frames, targets)
+    train = np.asarray(train.targets if isinstance(train, Examples) else train)
+    if train.ndim != 1 or train.size == 0 or not np.issubdtype(train.dtype, np.integer):
+        raise ConfigError("train: expected a non-empty 1-D array of training frame indices")
+    if train.min() < 0 or train.max() >= len(frames):
+        raise ConfigError(f"train: frame indices must be 0..{len(frames) - 1}")
+    mean = frames[train].mean(axis=0, dtype=np.float64) / 255.0
+    return np.broadcast_to(mean.astype(np.float32), (len(targets),) + frames.shape[1:]).copy()
+
+
 #: The baselines by display name, in the order of the tables.
-BASELINES: dict[str, Callable[[np.ndarray, Any], np.ndarray]] = {
+BASELINES: dict[str, Callable[..., np.ndarray]] = {
     "Copy previous": copy_previous,
     "Linear blend": linear_blend,
     "Optical flow": flow_midpoint,
+    "Mean frame": mean_frame,
 }
-#: Accepted spellings (compared with case, spaces, '-' and '_' removed).
-_ALIASES = {"copyprevious": "Copy previous", "copy": "Copy previous",
-            "linearblend": "Linear blend", "blend": "Linear blend", "average": "Linear blend",
-            "opticalflow": "Optical flow", "flow": "Optical flow",
-            "flowmidpoint": "Optical flow"}
+#: Baselines that need the training targets (``train=``).
+NEEDS_TRAINING_TARGETS = frozenset({"Mean frame"})
 
 
-def baseline_name(name: str) -> str:
-    """The display name of a baseline from any accepted spelling (``"flow"``, ``"copy"``)."""
-    key = "".join(c for c in str(name).lower() if c.isalnum())
-    try:
-        return _ALIASES[key]
-    except KeyError:
-        raise ConfigError(f"unknown baseline {name!r} (expected one of "
-                          f"{', '.join(BASELINES)})") from None
+def predict_baseline(name: str, frames: np.ndarray, targets: np.ndarray | Examples, *,
+                     train: np.ndarray | Examples | None = None) -> np.ndarray:
+    """Predictions of the baseline ``name`` for ``targets``: float32 (n, H, W) in [0, 1].
 
-
-def predict_baseline(name: str, frames: np.ndarray,
-                     targets: np.ndarray | Examples) -> np.ndarray:
-    """Predictions of the baseline ``name`` for ``targets``: float32 (n, H, W) in [0, 1]."""
-    return BASELINES[baseline_name(name)](frames, targets)
+    ``train`` (the training targets) is needed by the mean-frame baseline only.
+    """
+    name = baseline_name(name)
+    if name in NEEDS_TRAINING_TARGETS:
+        if train is None:
+            raise ConfigError(f"baseline {name!r} needs the training targets (train=...)")
+        return BASELINES[name](frames, targets, train=train)
+    return BASELINES[name](frames, targets)

@@ -2,8 +2,7 @@
 
 The paper ends by advising that future work "incorporate blur adjustment, such as
 Relative Blur Factor, into loss functions themselves" (section 6); the authors' one
-attempt compared the prediction with itself and was dropped (``shared/reference``,
-item 10).  This module adds a term that compares the *sharpness* of each predicted
+attempt compared the prediction with itself and was dropped (``docs/authors-code.md``).  This module adds a term that compares the *sharpness* of each predicted
 frame with that of its ground truth:
 
     blur_penalty(y, y_hat) = | log(var(Lap(y_hat)) + eps) - log(var(Lap(y)) + eps) |
@@ -33,11 +32,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from .catalog import (BLUR_LOSS_NAMES, DEFAULT_LAMBDA, LOSS_NAMES,  # noqa: F401 (re-exported)
+                      blur_loss_name, check_lambda, is_blur_aware_name, parse_blur_loss_name)
 from .errors import ConfigError, MetricInputError
 from .frames import FRAME_HEIGHT, FRAME_WIDTH
-from .loss_names import (BLUR_LOSS_NAMES, DEFAULT_LAMBDA, LOSS_NAMES,  # noqa: F401 (re-exported)
-                         _check_lambda, blur_loss_name, is_blur_aware_name,
-                         parse_blur_loss_name)
 from .losses import get_loss
 
 #: Default floor inside the log, in squared intensity units (frames in [0, 1]).  The
@@ -130,7 +128,7 @@ class BlurAwareLoss(keras.losses.Loss):
                  reduction: str = "sum_over_batch_size", dtype: Any = None) -> None:
         base_key = str(base).upper()
         self._base_loss = get_loss(base_key)          # ConfigError for unknown names
-        lam = _check_lambda(lam)
+        lam = check_lambda(lam)
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
             raise ConfigError(f"eps={eps!r}: must be a finite number > 0")
         if name is None:

@@ -1,19 +1,26 @@
 """Command line: ``python -m blurutils {fetch,frames,blur,reproduce} ...``.
 
 Any user error prints one line on stderr and exits with status 2 (no traceback; set
-``BLURUTILS_DEBUG=1`` to see it).  Ctrl-C stops with a line saying how to resume.
+``BLURUTILS_DEBUG=1`` to see it); a problem of the machine rather than the input (a full
+disk, a results folder in use, a killed worker) prints one line and exits with status 1.
+Ctrl-C, SIGTERM and SIGHUP stop the worker process, print one line saying how to resume
+and exit with status 130, 143 and 129.  No message carries a password or token from a URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
-from .errors import BlurUtilsError, ConfigError
-from .isolation import WorkerKilled
+from .errors import BlurUtilsError, ConfigError, MachineError, redact
+from .isolation import STOP_SIGNALS, Stopped
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -31,9 +38,39 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{value} is too large (at most {MAX_COUNT:,})")
+    return value
+
+
+#: Largest count any option takes (frames, epochs, steps, tiles): a typo such as
+#: ``--n-frames 10000000000`` is a one-line error, not hours of work or a memory error.
+MAX_COUNT = 1_000_000
+#: Largest time in seconds ``--start`` / ``--end`` take (over 11 days of video).
+MAX_SECONDS = 1e6
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 2**32 - 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text[:40]} must be a finite time between 0 and "
+                                         f"{MAX_SECONDS:g} seconds")
     return value
 
 
@@ -49,10 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "a video file, or an http(s) URL")
         p.add_argument("--n-frames", type=_positive_int, default=None,
                        help="length of the synthetic clip (default 12000)")
-        p.add_argument("--seed", type=int, default=None, help="seed of the synthetic clip")
+        p.add_argument("--seed", type=_seed, default=None, help="seed of the synthetic clip")
 
     def add_study_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--profile", default=None, help="smoke | quick (default) | paper")
+        p.add_argument("--profile", default=None,
+                       help="smoke | demo | standard (default) | paper (see README)")
         p.add_argument("--config", default=None, help="YAML file with settings (see "
                                                       "config.yaml in any results folder)")
         p.add_argument("--source", default=None,
@@ -65,8 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs", type=_positive_int, default=None)
         p.add_argument("--max-frames", type=_positive_int, default=None)
         p.add_argument("--synthetic-frames", type=_positive_int, default=None)
-        p.add_argument("--seed", type=int, default=None)
-        p.add_argument("--split", default=None, help="random (paper) | blocked")
+        p.add_argument("--seed", type=_seed, default=None)
+        p.add_argument("--seeds", default=None,
+                       help="several training seeds, e.g. 0-4 or 0,3,7: one study per seed "
+                            "under OUT/seeds/, tables with 95%% intervals over seeds")
+        p.add_argument("--split", default=None,
+                       help="interleaved (default; no leakage) | random (the paper's; "
+                            "leaks test frames into training inputs) | blocked")
         p.add_argument("--conv-filters", type=_positive_int, default=None)
         p.add_argument("--frame-layout", default=None,
                        help="the dense models' frames: paper (100x200, default) | half "
@@ -80,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_options(p)
     p.add_argument("--max-frames", type=_positive_int, default=None)
     p.add_argument("--step", type=_positive_int, default=1, help="keep every n-th frame")
-    p.add_argument("--start", type=float, default=None, help="start time in seconds")
-    p.add_argument("--end", type=float, default=None, help="end time in seconds")
+    p.add_argument("--start", type=_seconds, default=None, help="start time in seconds")
+    p.add_argument("--end", type=_seconds, default=None, help="end time in seconds")
     p.add_argument("--no-cache", action="store_true", help="decode again, ignoring the cache")
 
     p = sub.add_parser("blur", help="Blur Factor of an image, a video's frames or a saved "
@@ -135,37 +178,129 @@ def cmd_frames(args: argparse.Namespace) -> None:
     print(f"{len(frames)} frames, shape {frames.shape}, dtype {frames.dtype}")
     if not args.no_cache:
         video = resolve_source(args.source, **_source_options(args))
-        print(f"cache: {cache_path(video, **options)}")
+        cached = cache_path(video, **options)
+        print(f"cache: {cached}" if cached.is_file() else
+              "cache: not written (see the warning above); the frames were decoded anyway")
+
+
+#: Largest array ``blur`` loads from a .npy file or a multi-page image (bytes).
+MAX_ARRAY_BYTES = 4 << 30
+#: Most pages ``blur`` reads from one multi-page image (an animated GIF, a TIFF stack).
+MAX_PAGES = 100_000
 
 
 def read_any(path: Path):
-    """Frames from an image, a saved .npy array or a video (preprocessed)."""
+    """Frames from an image, a multi-page image (each page a frame), a saved .npy
+    array or a video (preprocessed).  Only regular files are opened (a FIFO or a
+    device would block or never end); sizes are checked from headers first."""
     import cv2
-    import numpy as np
 
     from .errors import FrameError
     from .frames import extract_frames
+    from .paths import check_regular_file
 
     if not path.exists():
         raise FrameError(f"{path}: no such file")
     if path.is_dir():
         raise FrameError(f"{path}: is a directory")
+    check_regular_file(path, "image, video or .npy", FrameError)
     if path.suffix.lower() == ".npy":
+        return _read_npy(path)
+    if path.stat().st_size == 0:
+        return extract_frames(path)  # its one-line "empty" error
+    pages = 0
+    if cv2.haveImageReader(str(path)):  # imcount logs an error for non-images
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise FrameError(f"{path}: not a readable .npy array ({exc})") from None
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.stat().st_size else None
+            pages = cv2.imcount(str(path))
+        except cv2.error:
+            pages = 0
+    if pages > 1:
+        return _read_pages(path, pages)
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is not None:
         return image
     return extract_frames(path)
 
 
+def _read_npy(path: Path):
+    """A .npy array, after its header's shape and dtype are checked against the file's
+    size and :data:`MAX_ARRAY_BYTES` (a header can claim terabytes)."""
+    import numpy as np
+
+    from .errors import FrameError
+
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            offset = handle.tell()
+        size = path.stat().st_size
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise FrameError(f"{path}: not a readable .npy array ({str(exc)[:120]})") from None
+    count = 1
+    for n in shape:
+        count *= int(n)
+    nbytes = count * dtype.itemsize
+    if dtype.hasobject:
+        raise FrameError(f"{path}: not a readable .npy array (Object arrays cannot be loaded "
+                         "when allow_pickle=False)")
+    if nbytes > MAX_ARRAY_BYTES:
+        raise FrameError(f"{path}: its header claims a {dtype} array of shape {shape} "
+                         f"({nbytes:,} bytes), more than the {MAX_ARRAY_BYTES:,} bytes blur "
+                         "reads")
+    if nbytes > size - offset:
+        raise FrameError(f"{path}: truncated: its header claims {nbytes:,} bytes of data, the "
+                         f"file holds {max(0, size - offset):,}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise FrameError(f"{path}: not a readable .npy array ({exc})") from None
+
+
+def _read_pages(path: Path, pages: int):
+    """Every page of a multi-page image (an animated GIF, a TIFF stack) as (N, H, W) grey
+    frames: measured frame by frame like a video, never as its first page alone."""
+    import cv2
+    import numpy as np
+
+    from .errors import FrameError
+
+    if pages > MAX_PAGES:
+        raise FrameError(f"{path}: {pages:,} pages, more than the {MAX_PAGES:,} blur reads")
+    ok, images = cv2.imreadmulti(str(path), flags=cv2.IMREAD_GRAYSCALE)
+    if not ok or not images:
+        raise FrameError(f"{path}: a multi-page image whose pages OpenCV cannot decode")
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1:
+        raise FrameError(f"{path}: its {len(images)} pages differ in size "
+                         f"({', '.join(f'{w}x{h}' for h, w in sorted(shapes)[:3])}); save "
+                         "them as separate images or as a video")
+    stack = np.stack(images)
+    if stack.nbytes > MAX_ARRAY_BYTES:  # pragma: no cover - bounded by MAX_PAGES in practice
+        raise FrameError(f"{path}: its pages take more than {MAX_ARRAY_BYTES:,} bytes")
+    return stack
+
+
 def cmd_blur(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from .errors import MetricInputError
     from .metrics import blur_factor, local_blur_factor, summarize
 
     data = read_any(Path(args.path))
+    if np.asarray(data).dtype.kind == "f" and data.size and np.isfinite(data).all():
+        low, high = float(data.min()), float(data.max())
+        if low < 0.0 or high > 1.0:
+            # Blur Factor scales with the square of intensity: values in 0..255 read as
+            # 0..1 would give a BF 65,025 times too small.
+            raise MetricInputError(
+                f"{args.path}: float values from {low:.4g} to {high:.4g} are outside [0, 1]; "
+                "save the frames as uint8 (0..255) or as floats divided by 255")
     try:
         values = blur_factor(data)
     except MetricInputError as exc:  # name the file, not the metric's argument
@@ -183,28 +318,43 @@ def cmd_blur(args: argparse.Namespace) -> None:
 
 
 def _study_config(args: argparse.Namespace, **extra):
-    from .config import load_config, make_config
+    from .config import DEFAULT_PROFILE, load_config, make_config
 
     overrides = dict(source=args.source, out=args.out, models=args.models, losses=args.losses,
                      epochs=args.epochs, max_frames=args.max_frames,
                      synthetic_frames=args.synthetic_frames, seed=args.seed, split=args.split,
+                     seeds=getattr(args, "seeds", None),
                      conv_filters=args.conv_filters, frame_layout=args.frame_layout, **extra)
     if args.config:
         config = load_config(args.config, profile=args.profile, **overrides)
     else:
-        config = make_config(args.profile or "quick", **overrides)
+        config = make_config(args.profile or DEFAULT_PROFILE, **overrides)
     return config
+
+
+@contextlib.contextmanager
+def _results_folder(config) -> Iterator[None]:
+    """Hold the results folder's lock for the whole command: a second run into the same
+    folder gets one line (exit 1) instead of deleting or mixing the first one's files."""
+    from .paths import prepare_results_folder, results_lock
+
+    folder = prepare_results_folder(config.out)
+    with results_lock(folder):
+        yield
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from .study import run_study
 
     config = _study_config(args, compat=args.compat)
-    print(f"blurutils reproduce: profile {config.profile}, source {config.source}, "
+    print(f"blurutils reproduce: profile {config.profile}, source {redact(config.source)}, "
           f"{len(config.models)} models x {len(config.losses)} losses -> {config.out}/",
           flush=True)
-    result = run_study(config, report=lambda line: print(line, flush=True))
-    columns = ["paper_row", "mean", "std", "median", "iqr", "n_inf"]
+    if config.seeds:
+        return _reproduce_seeds(config)
+    with _results_folder(config):
+        result = run_study(config, report=lambda line: print(redact(line), flush=True))
+    columns = ["paper_row", "mean", "ci_low", "ci_high", "median", "n_inf", "learned"]
     print("\nTable 1: Blur Factor of the test predictions")
     print(result.table1[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("\nTable 2: Relative Blur Factor")
@@ -216,10 +366,29 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     print(f"Tables, figures and per-run files are in {result.out}/")
 
 
+def _reproduce_seeds(config) -> None:
+    from .seeds import run_seeds
+
+    print(f"{len(config.seeds)} seeds: {', '.join(map(str, config.seeds))}", flush=True)
+    with _results_folder(config):
+        result = run_seeds(config, config.seeds,
+                           report=lambda line: print(redact(line), flush=True))
+    columns = ["paper_row", "mean", "ci_low", "ci_high", "n_seeds", "interpolates_in"]
+    fmt = lambda v: f"{v:.4g}"  # noqa: E731
+    print("\nTable 1: Blur Factor, mean over seeds with a 95% interval")
+    print(result.table1[columns].to_string(index=False, float_format=fmt))
+    print("\nTable 2: Relative Blur Factor, mean over seeds with a 95% interval")
+    print(result.table2[columns].to_string(index=False, float_format=fmt))
+    print("\nThe paper's observations over seeds:")
+    for row in result.verdicts.itertuples():
+        print(f"  {row.observation:<6} {row.verdict:<40} {row.claim}")
+    print(f"\nDone in {result.seconds:.0f} s. Report: {result.files['report']}")
+
+
 def _load_bidirectional(path: str | None):
     from .errors import ConfigError
     from .paths import results_dir
-    from .training import quiet_tensorflow
+    from .session import quiet_tensorflow
 
     model_path = Path(path) if path else results_dir() / "runs" / "Bi-Directional-MSE" / "model.keras"
     if not model_path.is_file():
@@ -238,6 +407,9 @@ def _load_bidirectional(path: str | None):
     if tuple(model.input_shape[1:]) != (100, 200, 2):
         raise ConfigError(f"{model_path}: input shape {model.input_shape[1:]} is not a "
                           "Bi-Directional model's (100, 200, 2)")
+    if tuple(model.output_shape[1:]) != (100, 200, 1):
+        raise ConfigError(f"{model_path}: output shape {model.output_shape[1:]} is not a "
+                          "Bi-Directional model's (100, 200, 1)")
     return model
 
 
@@ -247,19 +419,27 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     from .errors import ConfigError
     from .frames import load_frames, probe_video
-    from .interpolate import (METHODS, interpolate, rbf_over_time_figure, strip_figure,
-                              write_gif, write_video)
-    from .plots import save_figure
+    from .interpolate import METHODS, check_outputs, interpolate, write_gif, write_video
+    from .viz import rbf_over_time_figure, save_figure, strip_figure
     from .sources import resolve_source
 
     if args.method not in METHODS:
         raise ConfigError(f"unknown method {args.method!r} (expected one of {', '.join(METHODS)})")
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
     if out.suffix.lower() != ".mp4":
         raise ConfigError(f"{out}: the output must be an .mp4 file")
+    video = resolve_source(args.source)
+    outputs = [out, out.with_suffix(".gif"), out.with_name(out.stem + "_strip.png")]
+    if args.evaluate:
+        outputs += [out.with_name(out.stem + "_metrics.csv"),
+                    out.with_name(out.stem + "_over_time.png")]
+    inputs = [video] + ([Path(args.model)] if args.model else [])
+    check_outputs(outputs, inputs)  # before any work: inputs are never outputs
     model = _load_bidirectional(args.model) if args.method == "bidirectional" else None
     frames = load_frames(args.source, max_frames=args.max_frames)
-    fps = probe_video(resolve_source(args.source)).get("fps") or 25.0
+    fps = probe_video(video).get("fps") or 25.0
+    if not 0 < fps <= 1000:
+        fps = 25.0
     result = interpolate(frames, args.method, model=model, evaluate=args.evaluate)
     # Evaluated: the input was every other frame, so the output has the original rate.
     out_fps = fps if args.evaluate else 2 * fps
@@ -270,7 +450,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     print(f"{len(result.frames)} frames ({int(result.predicted.sum())} interpolated) at "
           f"{out_fps:g} fps -> {out}, {gif.name}, {strip.name}")
     if result.metrics is not None:
-        from .study import write_csv
+        from .evaluation import write_csv
 
         write_csv(result.metrics, out.with_name(out.stem + "_metrics.csv"))
         save_figure(rbf_over_time_figure({args.method: result.metrics}),
@@ -288,10 +468,11 @@ def cmd_audit(args: argparse.Namespace) -> None:
     if config.compat:
         raise ConfigError("audit: the config sets compat; the audit chooses the quirks itself "
                           "(remove compat from the config)")
-    print(f"blurutils audit: profile {config.profile}, source {config.source}: 8 variants of "
-          f"{len(config.models)} models x {len(config.losses)} losses -> {config.out}/",
-          flush=True)
-    result = run_audit(config, report=lambda line: print(line, flush=True))
+    print(f"blurutils audit: profile {config.profile}, source {redact(config.source)}: 8 "
+          f"variants of {len(config.models)} models x {len(config.losses)} losses -> "
+          f"{config.out}/", flush=True)
+    with _results_folder(config):
+        result = run_audit(config, report=lambda line: print(redact(line), flush=True))
     print("\nDoes each of the paper's findings survive once the quirks are removed?")
     for row in result.findings.itertuples():
         print(f"  {row.observation:<6} survives: {row.survives:<10} {row.verdict}")
@@ -302,6 +483,31 @@ COMMANDS = {"fetch": cmd_fetch, "frames": cmd_frames, "blur": cmd_blur,
             "reproduce": cmd_reproduce, "audit": cmd_audit, "interpolate": cmd_interpolate}
 
 
+@contextlib.contextmanager
+def _stop_signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`~blurutils.isolation.Stopped` (a
+    KeyboardInterrupt) in the main thread, so they stop the worker and leave the same
+    resumable state as Ctrl-C; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    saved = {}
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(ValueError, OSError):
+            saved[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = os.environ.get("BLURUTILS_DEBUG", "") not in ("", "0")
@@ -310,17 +516,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stderr for files that are not video; the error we raise already says so.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        COMMANDS[args.command](args)
-    except WorkerKilled as exc:  # not the user's input: the machine (memory?) or a kill
+        with _stop_signals_as_interrupts():
+            COMMANDS[args.command](args)
+    except MachineError as exc:  # not the user's input: the machine, a kill, another run
         if debug:
             raise
-        print(f"blurutils {args.command}: error: {exc}", file=sys.stderr)
+        print(f"blurutils {args.command}: error: {redact(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except BlurUtilsError as exc:
         if debug:
             raise
-        print(f"blurutils {args.command}: error: {exc}", file=sys.stderr)
+        print(f"blurutils {args.command}: error: {redact(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except Stopped as stop:
+        if debug:
+            raise
+        print(f"\nblurutils {args.command}: stopped by {stop.name}; finished work is saved — "
+              "run the same command again to resume", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         if debug:
             raise

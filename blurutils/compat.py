@@ -1,7 +1,7 @@
 """Paper-compatibility mode: the authors' published code, one switch per quirk.
 
 The paper's text and the authors' script (``lucasmccabe/FillNet``) differ in ways that
-move the published tables (``shared/reference/README.md`` lists them).  The study
+move the published tables (``docs/authors-code.md`` lists them).  The study
 follows the text by default; each switch below turns one of the code's behaviours
 back on, so :mod:`blurutils.audit` can show which published findings depend on which
 quirk.  ``fillnet`` (or ``all``) switches on all six.

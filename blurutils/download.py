@@ -70,7 +70,7 @@ _YOUTUBE_HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com",
 _YOUTUBE_SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
 _YOUTUBE_PATH_PREFIXES = ("shorts", "embed", "live", "v", "e")
 # "scheme:" with at least two letters, so that "C:\\video.mp4" stays a path.
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
 _HOST = re.compile(r"^[\w.\-]+$|^\[[0-9A-Fa-f:.]+\]$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _KEY_OK = re.compile(r"[A-Za-z0-9_-]+")
@@ -80,7 +80,7 @@ _PARTIAL_SUFFIXES = (".part", ".ytdl", ".temp", ".tmp")
 def _split_http_url(url: str) -> urllib.parse.SplitResult:
     """Parse ``url``; SourceError unless it is an http(s) URL with a sane host."""
     text = url.strip()
-    match = _SCHEME.match(text)
+    match = URL_SCHEME.match(text)
     scheme = match.group(1).lower() if match else text.split(":", 1)[0].lower()
     if scheme not in ("http", "https"):
         raise SourceError(f"unsupported URL scheme {scheme + ':'!r} in {url!r}: only "
@@ -158,7 +158,7 @@ def cache_key(url: str) -> str:
     return key
 
 
-def _check_inside(path: Path, folder: Path) -> None:
+def check_inside(path: Path, folder: Path) -> None:
     """Refuse to write ``path`` unless it sits directly in ``folder``."""
     if path.resolve().parent != folder.resolve():
         raise SourceError(f"internal error: refusing to write {path} outside {folder}")
@@ -309,7 +309,7 @@ def download_url(url: str, *, max_filesize: int | None = DEFAULT_MAX_FILESIZE,
             raise SourceError(f"cannot download {url}: {name}={value!r} must be > 0")
     raw = raw_dir()
     target = raw / f"{key}.mp4"
-    _check_inside(target, raw)
+    check_inside(target, raw)
     if target.is_file() and target.stat().st_size > 0:
         return target
     with data_lock(note=lambda line: print(line, file=sys.stderr, flush=True)):

@@ -14,6 +14,7 @@ flicker between sharp and blurry frames).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def interpolate(frames: np.ndarray, method: str = "flow", *, model=None,
     ``evaluate=True``: the even frames are the input, the odd ones are hidden and
     predicted, and ``metrics`` scores each prediction against its hidden truth.
     """
-    from .study import frame_metrics
+    from .evaluation import frame_metrics
 
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
@@ -104,9 +105,11 @@ def write_video(frames: np.ndarray, path: Path | str, fps: float) -> Path:
     """Greyscale frames -> MP4 (mp4v), written atomically."""
     import cv2
 
+    from .videofile import verify_video
+
     path = Path(path)
     height, width = frames.shape[1:]
-    with atomic_path(path) as tmp:
+    with atomic_path(path, needed=frames.nbytes // 20) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                  (width, height))
         if not writer.isOpened():
@@ -114,7 +117,43 @@ def write_video(frames: np.ndarray, path: Path | str, fps: float) -> Path:
         for frame in frames:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
         writer.release()
+        verify_video(tmp, len(frames), path, error=ConfigError)  # a full disk only warns
     return path
+
+
+def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse, before any work, outputs that would overwrite an input or land in the
+    data folder (the frames cache and downloads), or that cannot be written: a
+    directory in the way, a file where a folder should be, a read-only folder."""
+    from .paths import data_dir
+
+    def same(a: Path, b: Path) -> bool:
+        try:
+            return a.resolve() == b.resolve() or (a.exists() and b.exists()
+                                                  and os.path.samefile(a, b))
+        except OSError:
+            return False
+
+    data = data_dir().resolve()
+    for out in outputs:
+        for source in inputs:
+            if same(out, source):
+                raise ConfigError(f"{out}: is an input of this command ({source.name}); "
+                                  "choose another --out, inputs are never overwritten")
+        resolved = out.resolve()
+        if resolved == data or data in resolved.parents:
+            raise ConfigError(f"{out}: inside the data folder {data} (frame caches and "
+                              "downloads); choose another --out")
+        if out.is_dir():
+            raise ConfigError(f"{out}: is a directory; --out names the video to write, "
+                              "e.g. results/interp.mp4")
+        folder = out.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise ConfigError(f"{out}: cannot be written: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"{out}: cannot be written: {folder} is not writable")
 
 
 def write_gif(frames: np.ndarray, path: Path | str, fps: float) -> Path:
@@ -127,49 +166,3 @@ def write_gif(frames: np.ndarray, path: Path | str, fps: float) -> Path:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=max(1, round(1000 / fps)), loop=0)
     return path
-
-
-def strip_figure(result: Interpolation, n: int = 4, title: str = ""):
-    """Side-by-side strip: original neighbours | interpolated | truth (where known)."""
-    import matplotlib.pyplot as plt
-
-    targets = np.flatnonzero(result.predicted)
-    picks = targets[np.linspace(0, len(targets) - 1, min(n, len(targets))).astype(int)]
-    rows = [("frame t-1", -1), ("interpolated t", 0), ("frame t+1", 1)]
-    if result.truth is not None:
-        rows.append(("truth t", None))
-    fig, axes = plt.subplots(len(rows), len(picks), figsize=(2.6 * len(picks), 1.5 * len(rows)),
-                             squeeze=False)
-    for col, t in enumerate(picks):
-        for row, (label, offset) in enumerate(rows):
-            image = result.truth[t] if offset is None else result.frames[t + offset]
-            ax = axes[row, col]
-            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([]), ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(label, fontsize=8)
-            if row == 0:
-                ax.set_title(f"t = {t}", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def rbf_over_time_figure(metrics: dict[str, pd.DataFrame]):
-    """RBF (and PSNR) of each interpolated frame against time, one line per method:
-    flicker between sharp and blurry frames shows as a jagged line."""
-    import seaborn as sns
-
-    from .plots import _seaborn
-
-    _seaborn()
-    data = pd.concat([df.assign(method=name) for name, df in metrics.items()],
-                     ignore_index=True)
-    long = data.melt(id_vars=["frame", "method"], value_vars=["rbf", "psnr"],
-                     var_name="metric", value_name="value")
-    grid = sns.relplot(data=long, kind="line", x="frame", y="value", hue="method",
-                       row="metric", height=2.4, aspect=3.0,
-                       facet_kws=dict(sharey=False))
-    grid.set_titles("{row_name} of each interpolated frame")
-    return grid.figure

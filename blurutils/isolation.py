@@ -1,9 +1,9 @@
 """Run one piece of work in a fresh process, so its memory goes back when it ends.
 
 Why: TensorFlow keeps most of what a dense model's training allocates (oneDNN and
-allocator caches, ~0.5-1 GB per run) until the process exits, even after
-``keras.backend.clear_session`` and ``gc`` — a 12-run grid in one process peaks at
-~7.5 GB.  Each run in its own fresh process peaks at one run's size instead.
+allocator caches) until the process exits, even after ``keras.backend.clear_session``
+and ``gc``, so a grid in one process grows run after run.  Each run in its own fresh
+process peaks at one run's size instead (numbers in docs/BENCHMARKS.md).
 
 :func:`run_in_child` calls ``function(*args, report=...)`` in a child process.  The
 child's ``report`` lines travel back through a pipe and are reported by the parent

@@ -5,7 +5,7 @@ Cosine Proximity is ``-cos(angle)`` between the *whole* predicted and target fra
 normalises along ``axis=-1`` by default.  On a dense model's flat output that axis is
 the whole frame, but on a convolutional (100, 200, 1) output it has length 1, so every
 pixel's "cosine" is exactly 1 and the loss is the constant -1 with zero gradient: the
-authors' Conv-CP model never learned for that reason (``shared/reference``, item 7).
+authors' Conv-CP model never learned for that reason (``docs/authors-code.md``, Cosine Proximity).
 :func:`cosine_proximity` flattens each frame first, so it is correct for every shape.
 """
 
@@ -16,8 +16,8 @@ from typing import Callable
 import keras
 from keras import ops
 
+from .catalog import LOSS_NAMES
 from .errors import ConfigError
-from .loss_names import LOSS_NAMES, canonical_loss_name  # noqa: F401 (re-exported)
 
 
 @keras.saving.register_keras_serializable(package="blurutils")
@@ -42,12 +42,12 @@ def last_axis_cosine_proximity(y_true, y_pred):
 
 
 def get_loss(name: str) -> Callable | keras.losses.Loss:
-    """The Keras loss for a table name: ``MSE``, ``MSLE``, ``CP`` or ``BASE+BLUR[@λ]``."""
-    key = str(name).upper()
-    if "+BLUR" in key.replace(" ", ""):
-        from .blurloss import make_blur_aware_loss
+    """The Keras loss for one of the paper's names: ``MSE``, ``MSLE`` or ``CP``.
 
-        return make_blur_aware_loss(key)
+    Blur-aware names (``BASE+BLUR[@λ]``) are built by
+    :func:`blurutils.blurloss.loss_from_name`, which accepts every name.
+    """
+    key = str(name).upper()
     if key == "MSE":
         return keras.losses.MeanSquaredError()
     if key == "MSLE":

@@ -1,10 +1,9 @@
 """What this machine can hold: the memory limit, and the frame layout that fits it.
 
 A dense autoencoder on the paper's 100x200 frames has 42.4 million parameters; training
-it with Adam holds weights, gradients and two moment estimates (0.68 GB) on top of
-TensorFlow's own ~0.7 GB, and a training process peaks at 2.0-2.1 GB (measured on the
-sample clip, ``docs/BENCHMARKS.md``).  mybinder.org gives a whole session 2 GB, so
-there the notebooks switch to the ``half`` layout (50x100 frames: the same
+it with Adam holds weights, gradients and two moment estimates (four float32 copies)
+on top of TensorFlow's own memory, more than mybinder.org's 2 GB per session allows
+(measured in ``docs/BENCHMARKS.md``), so there the notebooks switch to the ``half`` layout (50x100 frames: the same
 architecture with a quarter of the parameters) and say so.
 """
 
@@ -16,7 +15,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 #: Below this limit (GB) the ``auto`` layout is ``half``: notebooks 03-05 train a
-#: paper-size dense model in the kernel and peak at 3.2-3.3 GB (measured; README).
+#: paper-size dense model in the kernel, which needs more (README, "Memory").
 PAPER_LAYOUT_NEEDS_GB = 4.0
 LAYOUT_CHOICES = ("auto", "paper", "half")
 _CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"),                    # cgroup v2

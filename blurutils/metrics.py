@@ -14,7 +14,7 @@ numbers as ``scipy.ndimage.laplace`` (the authors' choice) and as
 Layout: frames here are 100 rows x 200 columns and are measured in that layout.  The
 authors' code reshaped each flattened 100x200 frame to (200, 100) before the
 Laplacian, which scrambles rows and changes BF by an order of magnitude (see
-``shared/reference/README.md``, item 4).  That behaviour is available only as an
+``docs/authors-code.md``, quirk d).  That behaviour is available only as an
 explicit option of the study's paper-compatibility mode, never by default.
 """
 
@@ -96,8 +96,8 @@ def laplacian_variance(images: Any) -> np.ndarray | float:
 
     ``uint8`` frames get an exact integer Laplacian (int16) and a variance accumulated
     in float64; float32 input is filtered in float32 (relative error ~1e-7), float64 in
-    float64.  One OpenCV call per frame: ~0.35 s for 12,000 frames of 100x200 on a
-    2-core CPU, faster than any vectorised NumPy version we tried (1.5 s).
+    float64.  One OpenCV call per frame, faster than the vectorised NumPy versions we
+    tried (docs/BENCHMARKS.md).
     """
     batch, single = _as_batch(images)
     scale = 1.0 / 255.0 ** 2 if batch.dtype == np.uint8 else 1.0

@@ -18,51 +18,17 @@ trains) for the convolutional model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .catalog import MODELS, ModelSpec, model_spec  # noqa: F401 (re-exported)
 from .errors import ConfigError
 from .frames import FRAME_SHAPE
 
 if TYPE_CHECKING:  # Keras is imported where a model is built, so that the name
-    import keras  # look-ups below stay cheap (blurutils.loss_names says why)
+    import keras  # look-ups below stay cheap (blurutils.catalog says why)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the study needs to know about one architecture."""
-
-    name: str            # the name used in the paper's tables
-    direction: str       # which neighbours feed it (see blurutils.pairs)
-    kind: str            # "dense" or "conv"
-    batch_size: int
-
-    @property
-    def n_inputs(self) -> int:
-        return 2 if self.direction == "bidirectional" else 1
-
-
-#: The paper's models, in the order of its tables.
-MODELS: dict[str, ModelSpec] = {
-    "Backward": ModelSpec("Backward", "backward", "dense", 64),
-    "Forward": ModelSpec("Forward", "forward", "dense", 64),
-    "Bi-Directional": ModelSpec("Bi-Directional", "bidirectional", "dense", 64),
-    "Convolutional": ModelSpec("Convolutional", "forward", "conv", 1),
-}
 DENSE_UNITS = (1024, 512, 256, 128, 256, 512, 1024)
-
-
-def model_spec(name: str) -> ModelSpec:
-    """Look up a model by its table name or a unique prefix (``conv``, ``bi``), any case."""
-    wanted = _normalise(name)
-    matches = [spec for key, spec in MODELS.items() if _normalise(key).startswith(wanted)]
-    if wanted and len(matches) == 1:
-        return matches[0]
-    raise ConfigError(f"unknown model {name!r} (expected one of {', '.join(MODELS)})")
-
-
-def _normalise(name: str) -> str:
-    return "".join(c for c in name.lower() if c.isalnum())
 
 
 def build_dense_autoencoder(n_inputs: int = 1, name: str = "Forward",
@@ -81,7 +47,7 @@ def build_dense_autoencoder(n_inputs: int = 1, name: str = "Forward",
         x = layers.Dense(units, activation="relu", name=f"dense_{i}_{units}")(x)
     x = layers.Dense(height * width, activation="sigmoid", name="pixels")(x)
     outputs = layers.Reshape((height, width, 1), name="frame")(x)
-    return keras.Model(inputs, outputs, name=_normalise(name) + "_mlae")
+    return keras.Model(inputs, outputs, name="".join(c for c in name.lower() if c.isalnum()) + "_mlae")
 
 
 def build_conv_autoencoder(filters: int = 16, name: str = "Convolutional",
@@ -128,3 +94,98 @@ def make_optimizer(name: str) -> keras.optimizers.Optimizer:
     if model_spec(name).kind == "conv":
         return keras.optimizers.Adadelta(learning_rate=1.0)
     return keras.optimizers.Adam()
+
+
+def architecture_hash(model: keras.Model) -> str:
+    """Short SHA-256 of a model's architecture: its layers, their settings and wiring.
+
+    Hashes ``get_config()`` of the model's functional form, serialised as JSON with
+    sorted keys, so it is the same in every process and on every rerun.  Names do not
+    count (Keras numbers default names per process: ``dense``, ``dense_1``, ...): every
+    layer is renamed by its position.  Keys whose value is null are dropped, so a Keras
+    release that adds an unset option does not change the hash.  Weights do not count.
+    """
+    import hashlib
+    import json
+
+    import keras
+
+    try:
+        functional = keras.Model(model.inputs, model.outputs)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            "the model must be built from keras.Input and layers (a functional or "
+            f"Sequential model with an Input): {exc}") from exc
+    positions: dict[str, str] = {}
+    for layer in _all_layers(functional):
+        positions.setdefault(layer.name, f"layer_{len(positions)}")
+    config = _rename(functional.get_config(), positions)
+    config.pop("name", None)
+    text = json.dumps(config, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _all_layers(model):
+    """Every layer of ``model`` in order, nested models' layers after the model itself."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def _rename(value, positions: dict[str, str]):
+    """``value`` (a model config) with layer names replaced by positions, nulls dropped."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            if key == "name" and isinstance(item, str) and item in positions:
+                out[key] = positions[item]
+            elif key == "keras_history" and isinstance(item, (list, tuple)) and item:
+                out[key] = [positions.get(item[0], item[0]), *item[1:]]
+            elif key in ("input_layers", "output_layers"):
+                out[key] = _rename_endpoints(item, positions)
+            else:
+                out[key] = _rename(item, positions)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_rename(item, positions) for item in value]
+    return value
+
+
+def _rename_endpoints(value, positions: dict[str, str]):
+    """``[name, node, tensor]`` or a list of them, with names replaced by positions."""
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        return [positions.get(value[0], value[0]), *value[1:]]
+    if isinstance(value, (list, tuple)):
+        return [_rename_endpoints(item, positions) for item in value]
+    return value
+
+
+def builder_source_hash() -> str:
+    """Short SHA-256 of this module's code, docstrings and comments left out.
+
+    Computed without Keras, so a process that never imports TensorFlow (a study's
+    parent, notebook 07) can tell that the package's builders changed since a run
+    was trained: :meth:`blurutils.training.RunConfig.fingerprint` includes it.
+    """
+    from pathlib import Path
+
+    return source_hash(Path(__file__).read_text(encoding="utf-8"))
+
+
+def source_hash(source: str) -> str:
+    """Short SHA-256 of Python ``source``'s code: comments, docstrings and layout ignored."""
+    import ast
+    import hashlib
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    # unparse, not dump: dump's format changes between Python versions.
+    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()[:16]

@@ -5,7 +5,12 @@ examples are tiny integer arrays and frames are gathered on the fly — the uint
 array is held once, never duplicated as float copies per model.
 
 Following the paper, targets are the frames t that have both neighbours (1 .. N-2),
-and the same 70/30 split of targets serves every model:
+and the same 70/30 split of targets serves every model.  By default the split assigns
+interleaved blocks of consecutive targets (``interleaved``) and leaves a one-frame gap
+where a training block meets a test block, so no test target is ever an input or a
+target of any training example; the paper's plain random split of overlapping triplets
+leaks (a test frame t is the input of training examples t-1 and t+1) and remains as
+``random``, with :func:`leaked_test_targets` counting the leaks.
 
 * Forward:        t-1       -> t
 * Backward:       t+1       -> t
@@ -28,7 +33,10 @@ DIRECTION_OFFSETS: dict[str, tuple[int, ...]] = {
     "backward": (1,),
     "bidirectional": (-1, 1),
 }
-SPLIT_METHODS = ("random", "blocked")
+SPLIT_METHODS = ("interleaved", "random", "blocked")
+#: Targets per block of the interleaved split (fewer for short clips: at least ten
+#: blocks, so the test blocks come from every part of the clip).
+SPLIT_BLOCK = 50
 #: The authors' split: scikit-learn's ``train_test_split(..., random_state=42)``.
 FILLNET_RANDOM_STATE = 42
 
@@ -78,20 +86,28 @@ def examples_for(direction: str, targets: np.ndarray) -> Examples:
 
 
 def split_targets(n_frames: int, *, test_fraction: float = 0.3, seed: int = 0,
-                  method: str = "random") -> Split:
+                  method: str = "interleaved", block: int = SPLIT_BLOCK) -> Split:
     """Split the target frames 70/30 (by default) into training and test sets.
 
+    ``interleaved`` (default): consecutive targets in blocks of ``block`` (fewer for
+    short clips, so there are at least ten blocks); a seeded choice of
+    ``ceil(test_fraction * blocks)`` blocks tests, the rest train, and each training
+    target next to a test block is dropped, so every test target is at least two
+    frames from every training target: no test frame is a training input or target of
+    any model, yet test frames come from all parts of the clip.
     ``random`` (the paper's "pseudo-randomly assign"): a seeded shuffle, test size
-    rounded up as scikit-learn's ``train_test_split`` does.  ``blocked``: the first
-    70% of targets train, the last 30% test, with the two targets at the boundary left
-    out so no test frame is a training input or target.
+    rounded up as scikit-learn's ``train_test_split`` does; it leaks test frames into
+    training inputs (:func:`leaked_test_targets`).  ``blocked``: the first 70% of
+    targets train, the last 30% test, with the two targets at the boundary left out.
     """
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction={test_fraction}: must be between 0 and 1")
     targets = target_frames(n_frames)
     n = len(targets)
     n_test = math.ceil(test_fraction * n)
-    if method == "random":
+    if method == "interleaved":
+        train, test = _interleaved(targets, test_fraction, seed, block)
+    elif method == "random":
         order = np.random.default_rng(seed).permutation(n)
         test, train = targets[order[:n_test]], targets[order[n_test:]]
     elif method == "blocked":
@@ -105,6 +121,37 @@ def split_targets(n_frames: int, *, test_fraction: float = 0.3, seed: int = 0,
             f"{n_frames} frames give {len(train)} training and {len(test)} test targets "
             f"with test_fraction={test_fraction} and the {method} split; use more frames")
     return Split(np.sort(train), np.sort(test))
+
+
+def _interleaved(targets: np.ndarray, test_fraction: float, seed: int,
+                 block: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+        raise ConfigError(f"split block={block!r}: must be a positive integer")
+    size = max(2, min(int(block), len(targets) // 10))
+    blocks = np.arange(len(targets)) // size
+    n_blocks = int(blocks[-1]) + 1
+    n_test = min(n_blocks - 1, math.ceil(test_fraction * n_blocks))
+    if n_test < 1:
+        return targets, targets[:0]
+    test_blocks = np.random.default_rng(seed).permutation(n_blocks)[:n_test]
+    is_test = np.isin(blocks, test_blocks)
+    test = targets[is_test]
+    near_test = np.zeros(len(targets), dtype=bool)
+    near_test[1:] |= is_test[:-1]
+    near_test[:-1] |= is_test[1:]
+    train = targets[~is_test & ~near_test]
+    return train, test
+
+
+def leaked_test_targets(split: Split) -> np.ndarray:
+    """Test targets that are an input or a target of some training example of any of
+    the four models (their inputs are t-1 and/or t+1).  Empty for the interleaved and
+    blocked splits; the paper's random split of overlapping triplets leaks most of
+    them.  Pair splits (the authors' code) never overlap, so nothing leaks."""
+    if split.unit == "pair":
+        return np.array([], dtype=np.int64)
+    seen = np.union1d(split.train, np.union1d(split.train - 1, split.train + 1))
+    return np.intersect1d(split.test, seen)
 
 
 def fillnet_pair_split(n_frames: int, *, test_fraction: float = 0.3) -> Split:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 from blurutils.download import (DEFAULT_MAX_FILESIZE, DEFAULT_MAX_SECONDS, FORMAT_SELECTOR,
-                                FORMAT_SORT, OFFLINE_HINT, _check_inside, _SCHEME, cache_key,
+                                FORMAT_SORT, OFFLINE_HINT, check_inside, URL_SCHEME, cache_key,
                                 download_url, youtube_id)
 from blurutils.errors import SourceError
 from blurutils.paths import data_lock, raw_dir
@@ -94,7 +94,7 @@ def source_kind(source: str | os.PathLike[str]) -> SourceKind:
         return source  # type: ignore[return-value]
     if "://" in source:
         return "url"
-    if _SCHEME.match(source) and not os.path.exists(source):
+    if URL_SCHEME.match(source) and not os.path.exists(source):
         return "url"
     return "path"
 
@@ -185,7 +185,7 @@ def synthetic_path(*, n_frames: int = 12000, width: int = 400, height: int = 200
         raise SourceError(f"synthetic source: fps must be a finite number > 0, got {fps!r}")
     raw = raw_dir()
     target = raw / f"synthetic-n{n}-{w}x{h}-fps{fps_value:g}-seed{s}.mp4"
-    _check_inside(target, raw)
+    check_inside(target, raw)
     if target.is_file() and target.stat().st_size > 0:
         return target
     from blurutils.synthetic import write_synthetic_video  # lazy: imports cv2, slow

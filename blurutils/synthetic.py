@@ -433,7 +433,7 @@ def write_synthetic_video(path: str | Path, n_frames: int, width: int = 400,
     target = Path(path)
     if target.is_dir():
         raise SourceError(f"cannot write video to {target}: it is a directory")
-    from blurutils.frames import verify_video
+    from blurutils.videofile import verify_video
 
     with atomic_path(target, needed=n * w * h // 20) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))

@@ -20,8 +20,7 @@ import hashlib
 import json
 import logging
 import math
-import os
-import shutil
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,64 +32,14 @@ from .errors import ConfigError
 from .faults import crash_point
 from .pairs import Examples
 from .paths import atomic_path, write_text_atomic
+from .session import quiet_tensorflow, seed_everything
 
 log = logging.getLogger(__name__)
 
 
-def quiet_tensorflow() -> None:
-    """Import TensorFlow without its start-up log lines, and keep it quiet afterwards.
-
-    TensorFlow 2.21 prints oneDNN/CUDA notices from C++ at import time, which
-    ``TF_CPP_MIN_LOG_LEVEL`` no longer silences; they would land in notebook outputs.
-    The import runs with file descriptor 2 pointed at a temporary file, whose text is
-    shown only if the import fails.
-    """
-    import sys
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    if "tensorflow" not in sys.modules:
-        import tempfile
-
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                import tensorflow  # noqa: F401
-            except BaseException:
-                os.dup2(saved, 2)
-                sink.seek(0)
-                sys.stderr.write(sink.read().decode(errors="replace"))
-                raise
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-    import absl.logging
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    absl.logging.set_verbosity(absl.logging.ERROR)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras from one number.
-
-    TensorFlow's op-determinism switch is deliberately not used: Keras turns XLA off
-    when it is on, which makes the dense models ~3x slower on CPU.  Reruns on the same
-    machine are still identical (XLA's CPU kernels and our input pipeline are
-    deterministic); ``tests/test_training.py`` checks this byte for byte.
-    """
-    quiet_tensorflow()
-    import keras
-
-    keras.utils.set_random_seed(seed)
-
-
-#: Below this many training steps a dense run trains without XLA.  XLA makes a dense
-#: model's first epoch 2-3 s longer on 2 CPU cores (it compiles the training and test
-#: steps), then each step ~1.3x faster (Forward: 374-390 vs 280-291 frames/s, test pass
-#: included; docs/BENCHMARKS.md), so it pays for itself after some 30-50 steps.  The
-#: quick profile's runs take 20 steps (~1 s saved per run), the paper profile's 1,320.
+#: Below this many training steps a dense run trains without XLA: XLA's compile makes
+#: the first epoch longer and every later step faster, and it repays the compile only
+#: after a few dozen steps (measured in docs/BENCHMARKS.md).
 XLA_MIN_STEPS = 50
 
 
@@ -120,8 +69,7 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .loss_names import canonical_loss_name
-        from .models import MODELS
+        from .catalog import MODELS, canonical_loss_name
 
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r} (expected one of {', '.join(MODELS)})")
@@ -146,12 +94,21 @@ class RunConfig:
         return f"{self.model}-{self.loss}".replace("+", "_").replace("@", "_")
 
     def fingerprint(self) -> str:
-        """Hash of every field that changes what is computed (not speed settings)."""
+        """Hash of every field that changes what is computed (not speed settings),
+        and of the code that builds the package's models.
+
+        The code's hash (:func:`blurutils.models.builder_source_hash`) needs no Keras,
+        so a process without TensorFlow sees that an edited ``models.py`` invalidates
+        its runs; :func:`train_run` also checks the built model's own architecture.
+        """
+        from .models import builder_source_hash
+
         fields = asdict(self)
         for speed_only in ("steps_per_execution", "jit_compile", "checkpoint_interval_s"):
             fields.pop(speed_only)
         if not fields["cp_last_axis"]:
             fields.pop("cp_last_axis")  # runs from before the switch keep their names
+        fields["builders"] = builder_source_hash()
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -220,24 +177,112 @@ class RunFiles:
         return self.dir / f"checkpoint-{epoch:03d}.keras"
 
 
+#: The files a run writes, by exact name: the only ones ever deleted from a run folder.
+RUN_FILE_NAMES = ("run.json", "history.csv", "state.json", "model.keras",
+                  "per_frame_metrics.csv", "per_frame_metrics_reshaped.csv",
+                  "extreme_frames.npz")
+_CHECKPOINT_NAME = re.compile(r"^checkpoint-\d{3,}\.keras$")
+#: A run file larger than this is not one of ours (history, run.json and state.json
+#: are a few kB).
+_MAX_RUN_TEXT_BYTES = 16 << 20
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None if it is missing or unreadable."""
+    """A JSON object from ``path``, or None if it is missing or unreadable.
+
+    A file that exists but is empty, garbled, not an object or absurdly large is
+    logged as a warning (it will be rebuilt), never trusted.
+    """
     try:
+        if path.stat().st_size > _MAX_RUN_TEXT_BYTES:
+            raise ValueError(f"larger than {_MAX_RUN_TEXT_BYTES} bytes")
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except (OSError, ValueError) as exc:
+        log.warning("run file %s is unreadable (%s); rebuilding it", path, exc)
+        return None
+    if not isinstance(data, dict):
+        log.warning("run file %s holds %s, not an object; rebuilding it", path,
+                    type(data).__name__)
+        return None
+    return data
+
+
+def read_history(path: Path, epochs: int | None = None) -> list[dict[str, float]] | None:
+    """The rows of a ``history.csv`` (epoch, loss, val_loss), or None if it is missing
+    or corrupt: not that header, a row that is not three numbers, epochs not 1, 2, ...,
+    or (given ``epochs``) not exactly that many rows.  A corrupt file is logged as a
+    warning and its run is redone, never trusted."""
+    try:
+        if path.stat().st_size > _MAX_RUN_TEXT_BYTES:
+            raise ValueError(f"larger than {_MAX_RUN_TEXT_BYTES} bytes")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("history %s is unreadable (%s); the run is redone", path, exc)
+        return None
+    problem, rows = None, []
+    if not lines or lines[0].strip() != "epoch,loss,val_loss":
+        problem = "no epoch,loss,val_loss header"
+    else:
+        for number, line in enumerate(lines[1:], start=1):
+            cells = line.strip().split(",")
+            try:
+                if len(cells) != 3 or int(cells[0]) != number:
+                    raise ValueError
+                rows.append({"epoch": number, "loss": float(cells[1]),
+                             "val_loss": float(cells[2])})
+            except ValueError:
+                problem = f"line {number + 1} is not epoch {number} and two numbers"
+                break
+        if problem is None and epochs is not None and len(rows) != epochs:
+            problem = f"{len(rows)} epochs recorded, {epochs} expected"
+    if problem is not None:
+        log.warning("history %s is corrupt (%s); the run is redone", path, problem)
+        return None
+    return rows
 
 
 def is_done(files: RunFiles, config: RunConfig, *, need_model: bool = True) -> bool:
     """True if the run finished with this exact configuration (nothing to redo).
 
     ``need_model=False`` also accepts a finished run whose ``model.keras`` was not kept.
+    Every run file is validated first: a garbled ``run.json`` or ``history.csv`` (a
+    logged warning) makes the run unfinished, so it is rebuilt rather than trusted.
     """
     meta = read_json(files.config)
     return bool(meta and meta.get("status") == "done"
                 and meta.get("fingerprint") == config.fingerprint()
-                and (files.model.is_file() or not need_model) and files.history.is_file())
+                and (files.model.is_file() or not need_model)
+                and read_history(files.history, config.epochs) is not None)
+
+
+def set_aside_run(files: RunFiles, meta: dict[str, Any],
+                  report: Callable[[str], None] = print) -> Path | None:
+    """Clear a run folder that holds a run of other settings, losing nothing finished.
+
+    A finished run (``status: done``) is renamed to ``<name>.previous-<fingerprint>``
+    beside it, and one line says so; an unfinished one loses only the files a run
+    writes (:data:`RUN_FILE_NAMES`, checkpoints), by exact name, never anything a user
+    put there.  Returns where a finished run was kept, or None.
+    """
+    if meta.get("status") == "done":
+        tag = "".join(c for c in str(meta.get("fingerprint", "")) if c.isalnum())[:16] or "old"
+        kept = files.dir.with_name(f"{files.dir.name}.previous-{tag}")
+        n = 1
+        while kept.exists():
+            n += 1
+            kept = files.dir.with_name(f"{files.dir.name}.previous-{tag}-{n}")
+        files.dir.rename(kept)
+        report(f"{files.dir.name}: a finished run with other settings is kept in {kept.name}/ "
+               "(delete it to free the space)")
+        return kept
+    for path in list(files.dir.iterdir()):
+        if path.name in RUN_FILE_NAMES or _CHECKPOINT_NAME.match(path.name):
+            path.unlink(missing_ok=True)
+    return None
 
 
 def _keras_callbacks():
@@ -248,8 +293,8 @@ def _keras_callbacks():
         (atomically) the state file that points at it, then drop older checkpoints.
         A kill at any moment leaves a consistent (state, checkpoint) pair.
 
-        A dense model with its Adam state is 508 MB (about 3 s to write), longer than a
-        whole epoch on the sample clip, so a checkpoint is written only once
+        A dense model with its Adam state takes longer to write than a whole epoch on
+        the sample clip (docs/BENCHMARKS.md), so a checkpoint is written only once
         ``interval_s`` seconds have passed since the last one (0: after every epoch).
         """
 
@@ -320,62 +365,83 @@ def _load_checkpoint(files: RunFiles):
     state = read_json(files.state)
     if not state or "checkpoint" not in state:
         return None
+    epoch, history = state.get("epoch"), state.get("history", [])
+    if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1
+            and isinstance(history, list) and len(history) == epoch
+            and all(isinstance(row, dict) for row in history)):
+        log.warning("state %s is corrupt (epoch %r, %s history rows); training from scratch",
+                    files.state, epoch, len(history) if isinstance(history, list) else "no")
+        return None
     ckpt = files.dir / Path(str(state["checkpoint"])).name
     try:
         model = keras.models.load_model(ckpt, safe_mode=True)
     except Exception as exc:  # a corrupt checkpoint is rebuilt, never trusted
         log.warning("checkpoint %s is unusable (%s); training from scratch", ckpt.name, exc)
         return None
-    return model, int(state["epoch"]), list(state.get("history", []))
+    return model, epoch, list(history)
 
 
 def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Examples,
-              run_dir: Path, *, report: Callable[[str], None] = print):
+              run_dir: Path, *, model=None, report: Callable[[str], None] = print):
     """Train one model with one loss (resuming if interrupted); return the model.
 
-    Returns the trained Keras model, from ``model.keras`` if the run had already
-    finished with the same configuration (nothing is retrained).
+    ``model``: a Keras model you built (functional, or Sequential with a
+    ``keras.Input``) to train instead of the package's ``config.model``; it takes
+    (height, width, k) frames and returns (height, width, 1).  It is trained as a copy
+    whose weights are drawn again from ``config.seed``, with ``config``'s loss and the
+    optimizer of ``config.model``; the model you pass is left untouched.
+
+    A run is reused only if it finished with the same configuration and the same
+    architecture (:func:`blurutils.models.architecture_hash`, stored in ``run.json``):
+    returns the trained model from ``model.keras`` then (nothing is retrained).
     """
     quiet_tensorflow()
     import keras
 
-    from .losses import get_loss, last_axis_cosine_proximity
-    from .models import build_model, make_optimizer
+    from .blurloss import loss_from_name
+    from .losses import last_axis_cosine_proximity
+    from .models import architecture_hash, make_optimizer
 
+    user_model = model
     files = RunFiles(run_dir)
-    if is_done(files, config):
+    keras.backend.clear_session()
+    seed_everything(config.seed)
+    fresh = _initial_model(config, frames.shape[1:], user_model)
+    architecture = architecture_hash(fresh)
+    meta = read_json(files.config)
+    same_architecture = bool(meta) and meta.get("architecture") == architecture
+    if same_architecture and is_done(files, config):
         try:
-            model = keras.models.load_model(files.model, safe_mode=True)
+            trained = keras.models.load_model(files.model, safe_mode=True)
         except Exception as exc:  # a corrupt or unsafe model file is retrained, never trusted
             log.warning("model %s is unusable (%s); training again", files.model, exc)
         else:
             report(f"{config.name:<22} already trained; loading {files.model.name}")
-            return model
-    meta = read_json(files.config)
-    if meta and meta.get("fingerprint") != config.fingerprint():
-        shutil.rmtree(files.dir)  # a different configuration: start clean
+            return trained
+    if meta and (meta.get("fingerprint") != config.fingerprint() or not same_architecture):
+        set_aside_run(files, meta, report)  # another configuration: keep it, start clean
     files.dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(files.config, json.dumps(
-        {"status": "training", "fingerprint": config.fingerprint(), **asdict(config)},
-        indent=2))
+    write_text_atomic(files.config, _run_json("training", config, architecture))
 
-    keras.backend.clear_session()
-    seed_everything(config.seed)
-    resumed = _load_checkpoint(files)
+    resumed = None
+    if files.state.is_file():
+        fresh = None  # the checkpoint's model replaces it: free its weights first
+        keras.backend.clear_session()
+        seed_everything(config.seed)
+        resumed = _load_checkpoint(files)
     if resumed:
         model, initial_epoch, history = resumed
         report(f"{config.name:<22} resuming after epoch {initial_epoch}")
     else:
-        # A checkpoint that failed to load part-way (its config read, its weights
-        # corrupt) has already drawn initial weights: seed again, so training from
-        # scratch starts exactly as a run that never had a checkpoint.
-        keras.backend.clear_session()
-        seed_everything(config.seed)
-        model, initial_epoch, history = (build_model(config.model,
-                                                     conv_filters=config.conv_filters,
-                                                     frame_shape=frames.shape[1:]),
-                                         0, [])
-        loss = last_axis_cosine_proximity if config.cp_last_axis else get_loss(config.loss)
+        if fresh is None:
+            # A checkpoint that failed to load part-way (its config read, its weights
+            # corrupt) has already drawn initial weights: seed again, so training from
+            # scratch starts exactly as a run that never had a checkpoint.
+            keras.backend.clear_session()
+            seed_everything(config.seed)
+            fresh = _initial_model(config, frames.shape[1:], user_model)
+        model, initial_epoch, history = fresh, 0, []
+        loss = last_axis_cosine_proximity if config.cp_last_axis else loss_from_name(config.loss)
         model.compile(optimizer=make_optimizer(config.model), loss=loss,
                       jit_compile=False,  # decided below, from the steps left to do
                       steps_per_execution=config.steps_per_execution)
@@ -383,7 +449,7 @@ def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Exam
         n_steps = steps_per_epoch(len(train), config.batch_size)
         # Keras runs whole executions, so one that straddles an epoch's end would take
         # batches from the next epoch: use the largest divisor of the epoch's steps.
-        per_execution = max(d for d in range(1, config.steps_per_execution + 1)
+        per_execution = max(d for d in range(1, min(config.steps_per_execution, n_steps) + 1)
                             if n_steps % d == 0)
         model.steps_per_execution = per_execution
         model.jit_compile = use_xla(config.jit_compile, (config.epochs - initial_epoch) * n_steps)
@@ -400,12 +466,52 @@ def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Exam
                   shuffle=False, verbose=0)
     save_model(model, files.model)
     write_history(files.history, history)
-    write_text_atomic(files.config, json.dumps(
-        {"status": "done", "fingerprint": config.fingerprint(), **asdict(config)}, indent=2))
+    write_text_atomic(files.config, _run_json("done", config, architecture))
     files.state.unlink(missing_ok=True)
     for old in files.dir.glob("checkpoint-*.keras"):
         old.unlink(missing_ok=True)
     return model
+
+
+def _run_json(status: str, config: RunConfig, architecture: str) -> str:
+    """run.json's text: status, fingerprint, the model's architecture hash, the config."""
+    return json.dumps({"status": status, "fingerprint": config.fingerprint(),
+                       "architecture": architecture, **asdict(config)}, indent=2)
+
+
+def _initial_model(config: RunConfig, frame_shape: tuple[int, ...], user_model=None):
+    """The untrained model of a run, its weights drawn now (call after seeding).
+
+    The package's ``config.model``, or a copy of ``user_model`` with new weights, after
+    checking that it maps ``frame_shape`` frames (as many as ``config.model`` takes) to
+    one frame.
+    """
+    import keras
+
+    from .catalog import model_spec
+    from .models import build_model
+
+    if user_model is None:
+        return build_model(config.model, conv_filters=config.conv_filters,
+                           frame_shape=tuple(frame_shape))
+    if not isinstance(user_model, keras.Model):
+        raise ConfigError(f"model must be a keras.Model, not {type(user_model).__name__}")
+    k = model_spec(config.model).n_inputs
+    expected_in, expected_out = (None, *frame_shape, k), (None, *frame_shape, 1)
+    try:
+        got_in, got_out = tuple(user_model.input_shape), tuple(user_model.output_shape)
+    except (AttributeError, ValueError) as exc:
+        raise ConfigError("model must be built from keras.Input and layers (functional, "
+                          f"or Sequential starting with keras.Input): {exc}") from exc
+    if (got_in, got_out) != (expected_in, expected_out):
+        raise ConfigError(
+            f"model maps {got_in[1:]} to {got_out[1:]}; a {config.model} run needs "
+            f"{expected_in[1:]} (frames as channels) to {expected_out[1:]}")
+    try:
+        return keras.models.clone_model(user_model)
+    except Exception as exc:  # subclassed models cannot be copied from their config
+        raise ConfigError("model must be built from keras.Input and layers (functional, "
+                          f"or Sequential starting with keras.Input): {exc}") from exc
 
 
 def save_model(model, path: Path) -> None:

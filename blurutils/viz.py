@@ -1,38 +1,43 @@
-"""Pictures for the notebooks: frame strips, predictions beside the truth, Laplacians,
-local blur maps and an interactive frame browser.
+"""Every figure of the project, drawn with Matplotlib and seaborn: frame strips,
+predictions beside the truth, Laplacians, local blur maps, an interactive frame
+browser, the paper's Figures 2-5 and the interpolated-video figures.
 
 Nothing here computes a result the study reports: every number shown comes from
-:mod:`blurutils.metrics` (Blur Factor, Laplacian, local BF, PSNR).  Each ``show_*``
-function draws with pyplot and returns the Matplotlib figure, so a notebook cell
-that calls it displays the figure once (the inline backend shows it at the end of
-the cell) and a script can save it with ``fig.savefig``.
+:mod:`blurutils.metrics` and :mod:`blurutils.evaluation`.  Each function returns the
+Matplotlib figure, so a notebook cell that calls it displays the figure once and a
+script saves it with :func:`save_figure`.  :func:`setup_matplotlib` is the one place
+where the backend and the seaborn theme are chosen.
 
 Introduced in ``notebooks/00_overview`` (``show_frames``), ``02_preprocess_frames``
 (``show_split``), ``03``-``06`` (``model_table``, ``show_history``,
-``show_predictions``) and ``08_blur_analysis`` (``show_laplacians``,
-``show_blur_map``, ``show_test_frame``, ``frame_browser``) and
-``09_beyond_the_paper`` (``trained_runs_only``, ``show_audit_heatmap``,
-``show_blur_vs_fidelity``).
+``show_predictions``), ``07_train_all_models`` (``figure2_training_loss``),
+``08_blur_analysis`` (``show_laplacians``, ``show_blur_map``, ``show_test_frame``,
+``frame_browser``, ``figure3_blur_factor``, ``figure4_relative_blur_factor``) and
+``09_beyond_the_paper`` (``show_audit_heatmap``, ``show_blur_vs_fidelity``).
 """
 
 from __future__ import annotations
 
 import math
-import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .catalog import ALL_LOSSES, ALL_MODELS
 from .metrics import (blur_factor, laplacian, laplacian_variance, local_blur_factor, psnr,
                       relative_blur_factor)
 from .pairs import Examples
+from .paths import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from .interpolate import Interpolation
 
 #: Panel width in inches for one 200x100 frame (height follows the 2:1 aspect).
 PANEL_WIDTH = 2.6
@@ -68,10 +73,32 @@ class Predictions:
 
 # --------------------------------------------------------------------------- helpers
 
-def _pyplot():
+def setup_matplotlib(*, seaborn_theme: bool = False):
+    """Pyplot, with the non-interactive Agg backend outside a notebook kernel (scripts,
+    worker processes, tests); with ``seaborn_theme`` the seaborn style of the paper's
+    figures.  Returns ``pyplot``."""
+    import matplotlib
+
+    if "ipykernel" not in sys.modules and matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if seaborn_theme:
+        import seaborn as sns
+
+        sns.set_theme(style="whitegrid", context="notebook")
     return plt
+
+
+def _pyplot():
+    return setup_matplotlib()
+
+
+def _seaborn():
+    setup_matplotlib(seaborn_theme=True)
+    import seaborn as sns
+
+    return sns
 
 
 def _unit(image: np.ndarray) -> np.ndarray:
@@ -109,57 +136,6 @@ def _laplacian_panel(ax: "Axes", lap: np.ndarray, limit: float, title: str) -> A
 def format_bf(value: float) -> str:
     """A Blur Factor for a caption: 3 significant digits, ``inf`` for a flat frame."""
     return "inf" if math.isinf(value) else f"{value:.3g}"
-
-
-def display_path(path: os.PathLike | str) -> str:
-    """A path to print in a notebook without the machine's folders in it.
-
-    Paths under the results folder print as ``results/...``, under the data cache as
-    ``data/...``, under the checkout relative to it; anything else by its name only.
-    """
-    from .paths import REPO_DIR, data_dir, results_dir
-
-    path = Path(path).resolve()
-    for root, label in ((results_dir(), "results"), (data_dir(), "data"), (REPO_DIR, "")):
-        try:
-            rel = path.relative_to(Path(root).resolve())
-        except ValueError:
-            continue
-        return str(Path(label) / rel) if label else str(rel)
-    return path.name
-
-
-def last_epoch_only(epochs: int, report: Callable[[str], None] = print) -> Callable[[str], None]:
-    """A ``report`` for :func:`blurutils.study.run_study` that keeps one line per run.
-
-    Per-epoch lines are dropped except the last (``epoch N/N``), so a 12-run grid
-    prints about 13 lines instead of 130.
-    """
-    def keep(line: str) -> None:
-        if " epoch " not in line or f"epoch {epochs:>2}/{epochs}" in line:
-            report(line)
-
-    return keep
-
-
-def trained_runs_only(epochs: int, report: Callable[[str], None] = print
-                      ) -> Callable[[str], None]:
-    """A ``report`` for :func:`blurutils.audit.run_audit` that prints what was trained.
-
-    Keeps the audit's variant headers and one line per run trained (its last epoch,
-    as :func:`last_epoch_only`); drops the per-variant split line and the
-    ``already done`` lines of runs that an earlier variant trained, so an audit of
-    eight variants prints one line per distinct training instead of one per cell.
-    Introduced in ``notebooks/09_beyond_the_paper``.
-    """
-    last = last_epoch_only(epochs, report)
-
-    def keep(line: str) -> None:
-        if "already done" in line or " frames of " in line:
-            return
-        last(line)
-
-    return keep
 
 
 # --------------------------------------------------------------------------- frames
@@ -538,3 +514,233 @@ def show_blur_vs_fidelity(table: pd.DataFrame, *, fidelity: str = "psnr_mean",
     ax.grid(alpha=0.3, which="both")
     ax.margins(x=0.25, y=0.2)
     return fig
+
+
+# --------------------------------------------------------------------------- the paper's figures
+
+OURS, PAPER = "This reproduction", "Paper (published)"
+
+
+def loss_curves_frame(histories: dict[tuple[str, str], pd.DataFrame],
+                      with_paper: bool = True) -> pd.DataFrame:
+    """Long table of loss per epoch: source, model, loss, split (train/test), epoch, value."""
+    rows = []
+    for (model, loss), h in histories.items():
+        for split, column in (("train", "loss"), ("test", "val_loss")):
+            rows.append(pd.DataFrame(dict(source=OURS, model=model, loss=loss, split=split,
+                                          epoch=h["epoch"], value=h[column])))
+    if with_paper:
+        from .reference import paper_loss_curves
+
+        paper = paper_loss_curves()
+        paper = paper[paper["loss"].isin({l for _, l in histories})]
+        rows.append(paper.assign(source=PAPER,
+                                 split=paper["split"].replace({"validation": "test"})))
+    return pd.concat(rows, ignore_index=True)
+
+
+def figure2_training_loss(histories: dict[tuple[str, str], pd.DataFrame]) -> "Figure":
+    """Loss per epoch, one panel per loss, one line per model (conv included), ours above
+    the paper's published dense-model curves."""
+    sns = _seaborn()
+    data = loss_curves_frame(histories)
+    grid = sns.relplot(data=data, kind="line", x="epoch", y="value", row="source",
+                       col="loss", hue="model", style="split", markers=True, dashes=True,
+                       hue_order=[m for m in list(ALL_MODELS) if m in set(data["model"])],
+                       col_order=[l for l in list(ALL_LOSSES) if l in set(data["loss"])],
+                       row_order=[s for s in (OURS, PAPER) if s in set(data["source"])],
+                       height=2.8, aspect=1.3, facet_kws=dict(sharey=False))
+    grid.set_titles("{row_name} — {col_name}")
+    grid.set_axis_labels("epoch", "loss")
+    grid.figure.suptitle("Figure 2: training and test loss per epoch", y=1.02)
+    return grid.figure
+
+
+def _means_frame(table: pd.DataFrame, paper_column: str) -> pd.DataFrame:
+    from .reference import paper_tables
+
+    bounds = [c for c in ("ci_low", "ci_high") if c in table]
+    ours = table[["model", "loss", "mean", *bounds]].assign(source=OURS)
+    paper = paper_tables().rename(columns={paper_column: "mean"})[["model", "loss", "mean"]]
+    paper = paper.assign(source=PAPER)
+    keep = set(zip(ours["model"], ours["loss"]))
+    paper = paper[[k in keep for k in zip(paper["model"], paper["loss"])]]
+    return pd.concat([ours, paper], ignore_index=True)
+
+
+def _bar_grid(data: pd.DataFrame, ylabel: str, title: str, symlog: bool) -> "Figure":
+    sns = _seaborn()
+    grid = sns.catplot(data=data, kind="bar", x="model", y="mean", hue="loss", col="source",
+                       order=[m for m in list(ALL_MODELS) if m in set(data["model"])],
+                       hue_order=[l for l in list(ALL_LOSSES) if l in set(data["loss"])],
+                       col_order=[OURS, PAPER], errorbar=None, height=3.4, aspect=1.25,
+                       sharey=True)
+    lowest = float(data["mean"].min())
+    if {"ci_low", "ci_high"} <= set(data):
+        _error_bars(grid, data, [m for m in list(ALL_MODELS) if m in set(data["model"])],
+                    [l for l in list(ALL_LOSSES) if l in set(data["loss"])])
+    for ax in grid.axes.flat:
+        if symlog:
+            ax.set_yscale("symlog", linthresh=1.0)
+            ax.axhline(0.0, color="black", linewidth=0.8)
+            ax.set_ylim(bottom=min(-1.0, 2.0 * lowest))
+        else:
+            ax.set_yscale("log")
+        ax.tick_params(axis="x", labelrotation=15)
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("", ylabel)
+    grid.figure.suptitle(title, y=1.03)
+    return grid.figure
+
+
+def _error_bars(grid, data: pd.DataFrame, order: list[str], hue_order: list[str]) -> None:
+    """95% intervals (``ci_low``..``ci_high``) on this reproduction's bars."""
+    ours = data[data["source"] == OURS].set_index(["model", "loss"])
+    ax = grid.axes.flat[0]
+    for loss, container in zip(hue_order, ax.containers):
+        for model, bar in zip(order, container):
+            if (model, loss) not in ours.index:
+                continue
+            row = ours.loc[(model, loss)]
+            low, high = float(row["ci_low"]), float(row["ci_high"])
+            if np.isfinite(low) and np.isfinite(high):
+                x = bar.get_x() + bar.get_width() / 2
+                ax.plot([x, x], [low, high], color="black", linewidth=1.0)
+
+
+def figure3_blur_factor(table1: pd.DataFrame) -> "Figure":
+    """Mean Blur Factor per model and loss, log scale as the paper, beside the paper's
+    (with 95% intervals where ``table1`` has ``ci_low``/``ci_high``)."""
+    return _bar_grid(_means_frame(table1, "bf_mean"), "mean Blur Factor (log)",
+                     "Figure 3: mean Blur Factor of the test predictions", symlog=False)
+
+
+def figure4_relative_blur_factor(table2: pd.DataFrame) -> "Figure":
+    """Mean RBF per model and loss on a symmetric log scale, so negative values show
+    (the paper's log scale hid them)."""
+    return _bar_grid(_means_frame(table2, "rbf_mean"), "mean RBF (symlog; < 0 = sharper)",
+                     "Figure 4: mean Relative Blur Factor of the test predictions",
+                     symlog=True)
+
+
+def figure5_local_blur_maps(extremes: dict[str, dict], tile: int = 25) -> "Figure":
+    """Local Relative Blur Factor maps beside the frames, for each model's test frame
+    closest to (best) and farthest from (worst) the truth's overall blur.
+
+    ``extremes`` maps a run label to what :func:`blurutils.study.save_extremes` stored.
+    Each map shows log10(1 + local RBF) per ``tile`` x ``tile`` tile — red: blurrier
+    than the truth there, blue: sharper — so a frame whose global RBF is near 0 can
+    still show regions of each.  The paper's second recommendation.
+    """
+    from .metrics import local_relative_blur_factor
+
+    _seaborn()
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(extremes), 4, squeeze=False, layout="constrained",
+                             figsize=(13, 1.9 * len(extremes) + 0.6))
+    image = None
+    for r, (label, data) in enumerate(extremes.items()):
+        for c, (which, i) in enumerate((("best", 0), ("worst", 1))):
+            pred, true = data["pred"][i], data["true"][i]
+            local = local_relative_blur_factor(pred, true, tile)
+            log_ratio = np.log10(np.clip(1 + np.nan_to_num(local, nan=0.0, posinf=1e3), 1e-3, 1e3))
+            ax_frame, ax_map = axes[r, 2 * c], axes[r, 2 * c + 1]
+            ax_frame.imshow(pred, cmap="gray", vmin=0, vmax=255)
+            ax_frame.set_title(f"{label}: {which} (frame {int(data['frame'][i])}, "
+                               f"RBF {float(data['rbf'][i]):+.2f})", fontsize=8)
+            h, w = pred.shape
+            rows, cols = local.shape
+            image = ax_map.imshow(log_ratio, cmap="coolwarm", vmin=-2, vmax=2,
+                                  interpolation="nearest",
+                                  extent=(0, cols * tile, rows * tile, 0))
+            ax_map.set_xlim(0, w)
+            ax_map.set_ylim(h, 0)
+            ax_map.set_title(f"local RBF, {tile}x{tile} tiles: "
+                             f"{np.mean(local > 0):.0%} blurrier", fontsize=8)
+            for ax in (ax_frame, ax_map):
+                ax.set_axis_off()
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, [1, 3]].ravel().tolist(), shrink=0.8,
+                     label="log10(1 + local RBF)")
+    fig.suptitle("Figure 5 (beyond the paper): where the blur is — local RBF maps of each "
+                 "model's best and worst test frame")
+    return fig
+
+
+def save_figure(fig: "Figure", path: Path) -> Path:
+    """Save a figure as PNG atomically and close it."""
+    plt = _pyplot()
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight",
+                    metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def study_figures(histories: Mapping[tuple[str, str], pd.DataFrame], table1: pd.DataFrame,
+                  table2: pd.DataFrame, run_dirs: Mapping[tuple[str, str], Path],
+                  out: Path) -> dict[str, Path]:
+    """Figures 2-5 of a study, saved under ``out`` (Figure 5 when the runs stored their
+    extreme frames: one row per model, for MSE or else the first loss)."""
+    from .evaluation import load_extremes
+
+    files = {
+        "figure2": save_figure(figure2_training_loss(dict(histories)),
+                               out / "figure2_training_loss.png"),
+        "figure3": save_figure(figure3_blur_factor(table1), out / "figure3_blur_factor.png"),
+        "figure4": save_figure(figure4_relative_blur_factor(table2),
+                               out / "figure4_relative_blur_factor.png"),
+    }
+    losses = list(dict.fromkeys(loss for _, loss in run_dirs))
+    loss = "MSE" if "MSE" in losses else (losses[0] if losses else None)
+    extremes = {f"{model} {loss}": data for (model, run_loss), run_dir in run_dirs.items()
+                if run_loss == loss and (data := load_extremes(run_dir)) is not None}
+    if extremes:
+        files["figure5"] = save_figure(figure5_local_blur_maps(extremes),
+                                       out / "figure5_local_blur_maps.png")
+    return files
+
+
+# --------------------------------------------------------------------------- interpolated video
+
+def strip_figure(result: "Interpolation", n: int = 4, title: str = ""):
+    """Side-by-side strip: original neighbours | interpolated | truth (where known)."""
+    plt = _pyplot()
+
+    targets = np.flatnonzero(result.predicted)
+    picks = targets[np.linspace(0, len(targets) - 1, min(n, len(targets))).astype(int)]
+    rows = [("frame t-1", -1), ("interpolated t", 0), ("frame t+1", 1)]
+    if result.truth is not None:
+        rows.append(("truth t", None))
+    fig, axes = plt.subplots(len(rows), len(picks), figsize=(2.6 * len(picks), 1.5 * len(rows)),
+                             squeeze=False)
+    for col, t in enumerate(picks):
+        for row, (label, offset) in enumerate(rows):
+            image = result.truth[t] if offset is None else result.frames[t + offset]
+            ax = axes[row, col]
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([]), ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(label, fontsize=8)
+            if row == 0:
+                ax.set_title(f"t = {t}", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def rbf_over_time_figure(metrics: dict[str, pd.DataFrame]):
+    """RBF (and PSNR) of each interpolated frame against time, one line per method:
+    flicker between sharp and blurry frames shows as a jagged line."""
+    sns = _seaborn()
+    data = pd.concat([df.assign(method=name) for name, df in metrics.items()],
+                     ignore_index=True)
+    long = data.melt(id_vars=["frame", "method"], value_vars=["rbf", "psnr"],
+                     var_name="metric", value_name="value")
+    grid = sns.relplot(data=long, kind="line", x="frame", y="value", hue="method",
+                       row="metric", height=2.4, aspect=3.0,
+                       facet_kws=dict(sharey=False))
+    grid.set_titles("{row_name} of each interpolated frame")
+    return grid.figure

@@ -52,13 +52,26 @@ def clip() -> np.ndarray:
 
 def test_outputs_are_float32_unit_frames(clip):
     targets = np.array([1, 3, 5])
+    train = np.array([2, 4, 6])
     for name, fn in BASELINES.items():
-        pred = fn(clip, targets)
+        pred = fn(clip, targets, train=train) if name == "Mean frame" else fn(clip, targets)
         assert pred.dtype == np.float32, name
         assert pred.shape == (3, 100, 200), name
         assert pred.min() >= 0.0 and pred.max() <= 1.0, name
-        np.testing.assert_array_equal(predict_baseline(name, clip, targets), pred)
-    assert list(BASELINES) == ["Copy previous", "Linear blend", "Optical flow"]
+        np.testing.assert_array_equal(predict_baseline(name, clip, targets, train=train), pred)
+    assert list(BASELINES) == ["Copy previous", "Linear blend", "Optical flow", "Mean frame"]
+
+
+def test_mean_frame_is_the_mean_training_target_for_every_target(sample_frames):
+    train, targets = np.array([3, 10, 40, 41]), np.array([5, 60, 100])
+    pred = predict_baseline("mean", sample_frames, targets, train=train)
+    expected = sum(sample_frames[t].astype(np.float64) for t in train) / len(train) / 255.0
+    for row in pred:
+        np.testing.assert_allclose(row, expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="needs the training targets"):
+        predict_baseline("Mean frame", sample_frames, targets)
+    with pytest.raises(ConfigError, match="train"):
+        predict_baseline("Mean frame", sample_frames, targets, train=np.array([500]))
 
 
 def test_copy_and_blend_are_exact(sample_frames):
@@ -80,7 +93,7 @@ def test_flow_recovers_translation(dx, dy):
     frames = translated_clip(dx, dy)
     targets = np.arange(1, len(frames) - 1)
     scores = {name: interior_psnr(fn(frames, targets), frames, targets)
-              for name, fn in BASELINES.items()}
+              for name, fn in BASELINES.items() if name != "Mean frame"}
     assert scores["Optical flow"] > 40.0
     assert scores["Optical flow"] > scores["Linear blend"] + 10.0
     assert scores["Linear blend"] > scores["Copy previous"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from blurutils.errors import ConfigError, MetricInputError
-from blurutils.training import quiet_tensorflow
+from blurutils.session import quiet_tensorflow
 
 quiet_tensorflow()
 

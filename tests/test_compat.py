@@ -14,8 +14,9 @@ from blurutils import compat
 from blurutils.config import make_config
 from blurutils.errors import ConfigError, FrameError
 from blurutils.frames import crop_box, load_frames, preprocess_frame
-from blurutils.pairs import examples_at, fillnet_pair_split, split_targets
-from blurutils.study import frame_metrics, plan_runs, study_split
+from blurutils.pairs import examples_at, fillnet_pair_split
+from blurutils.evaluation import frame_metrics
+from blurutils.study import plan_runs, study_split
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def test_conv_cp_with_the_quirk_does_not_learn(tmp_path):
                     cp_last_axis=True, jit_compile=False)
     model = train_run(run, frames, ex, ex, tmp_path / "run", report=lambda line: None)
     from blurutils.models import build_model
-    from blurutils.training import seed_everything
+    from blurutils.session import seed_everything
 
     seed_everything(0)
     fresh = build_model("Convolutional")

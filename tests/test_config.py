@@ -24,7 +24,7 @@ def write_yaml(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 # --------------------------------------------------------------------------- profiles
 
 def test_profiles_are_the_three_documented_ones():
-    assert set(PROFILES) == {"smoke", "quick", "paper"}
+    assert set(PROFILES) == {"smoke", "demo", "standard", "paper"}
 
 
 def test_smoke_profile_values():
@@ -38,13 +38,25 @@ def test_smoke_profile_values():
     assert c.losses == list(ALL_LOSSES)
     # the rest stays at the paper's settings
     assert (c.dense_batch_size, c.conv_batch_size, c.test_fraction, c.split) == (64, 1, 0.3,
-                                                                                 "random")
+                                                                                 "interleaved")
 
 
-def test_quick_profile_is_the_default_and_the_papers_hyperparameters():
+def test_standard_profile_is_the_default_and_learns_from_synthetic_frames():
+    from blurutils.config import STANDARD_FRAMES
+
     c = make_config()
-    assert c == make_config("quick")
-    assert c.profile == "quick"
+    assert c == make_config("standard")
+    assert (c.source, c.max_frames, c.synthetic_frames) == ("synthetic", STANDARD_FRAMES,
+                                                            STANDARD_FRAMES)
+    # a few hundred Adam steps for every dense model at the paper's batch size
+    n_train = 0.7 * (STANDARD_FRAMES - 2)
+    assert c.epochs * n_train / c.dense_batch_size >= 300
+
+
+def test_demo_profile_is_the_dataclass_default_and_the_papers_hyperparameters():
+    c = StudyConfig()
+    assert c == make_config("demo")
+    assert c.profile == "demo"
     assert c.source == "sample"
     assert c.max_frames is None          # the whole sample clip
     assert c.epochs == 10                # paper, section 3
@@ -52,7 +64,7 @@ def test_quick_profile_is_the_default_and_the_papers_hyperparameters():
     assert c.conv_batch_size == 1
     assert c.conv_filters == 16          # the paper's text
     assert c.test_fraction == 0.3
-    assert c.split == "random"
+    assert c.split == "interleaved"      # no test frame is a training input (issue 13)
     assert c.frame_step == 1
     assert c.models == ["Backward", "Forward", "Bi-Directional", "Convolutional"]
     assert c.losses == ["MSE", "MSLE", "CP"]
@@ -181,11 +193,11 @@ def test_wrong_types_are_config_errors(key, value):
 
 def test_from_dict_rejects_unknown_keys_naming_them():
     with pytest.raises(ConfigError, match="learning_rate"):
-        from_dict(dict(profile="quick", learning_rate=0.1))
+        from_dict(dict(profile="demo", learning_rate=0.1))
 
 
 def test_int_is_accepted_for_a_float_setting():
-    c = from_dict(dict(profile="quick", checkpoint_interval_s=5))
+    c = from_dict(dict(profile="demo", checkpoint_interval_s=5))
     assert c.checkpoint_interval_s == 5.0
     assert isinstance(c.checkpoint_interval_s, float)
 
@@ -205,13 +217,13 @@ def test_load_config_reads_a_yaml_file(tmp_path):
     assert c.dense_jit_compile is False          # from the smoke profile
 
 
-def test_load_config_without_profile_uses_quick(tmp_path):
+def test_load_config_without_profile_uses_the_default_profile(tmp_path):
     c = load_config(write_yaml(tmp_path, "epochs: 4\n"))
-    assert c == make_config("quick", epochs=4)
+    assert c == make_config("standard", epochs=4)
 
 
-def test_empty_yaml_file_is_the_quick_profile(tmp_path):
-    assert load_config(write_yaml(tmp_path, "")) == make_config("quick")
+def test_empty_yaml_file_is_the_default_profile(tmp_path):
+    assert load_config(write_yaml(tmp_path, "")) == make_config("standard")
 
 
 def test_load_config_overrides_win_over_the_file(tmp_path):
@@ -223,8 +235,8 @@ def test_load_config_overrides_win_over_the_file(tmp_path):
 
 def test_load_config_profile_override_wins_over_the_files_profile(tmp_path):
     path = write_yaml(tmp_path, "profile: smoke\nepochs: 5\n")
-    c = load_config(path, profile="quick")
-    assert c.profile == "quick"
+    c = load_config(path, profile="demo")
+    assert c.profile == "demo"
     assert c.max_frames is None                  # quick's value, not smoke's 16
     assert c.epochs == 5                         # the file's own setting still applies
 
@@ -298,11 +310,11 @@ def test_invalid_values_in_yaml_are_config_errors(tmp_path, text, word):
 
 @pytest.mark.parametrize("profile, overrides", [
     ("smoke", {}),
-    ("quick", {}),
+    ("demo", {}),
     ("paper", {}),
     ("smoke", dict(models="conv,bi", losses=["cp"], epochs=1, out="x/y", test_fraction=0.25,
                    split="blocked", seed=11, max_frames=None)),
-], ids=["smoke", "quick", "paper", "custom"])
+], ids=["smoke", "demo", "paper", "custom"])
 def test_dump_config_round_trips(tmp_path, profile, overrides):
     config = make_config(profile, **overrides)
     text = dump_config(config)

@@ -87,7 +87,7 @@ def test_cli_writes_a_playable_video_with_twice_the_frames_minus_one(tmp_path):
 
 def test_cli_bidirectional_uses_a_saved_model_and_scores_it(tmp_path):
     from blurutils.models import build_model, model_spec
-    from blurutils.training import quiet_tensorflow
+    from blurutils.session import quiet_tensorflow
 
     quiet_tensorflow()
     model_path = tmp_path / "bi.keras"
@@ -117,7 +117,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
 
 def test_cli_rejects_a_model_that_is_not_bidirectional(tmp_path):
     from blurutils.models import build_model
-    from blurutils.training import quiet_tensorflow
+    from blurutils.session import quiet_tensorflow
 
     quiet_tensorflow()
     build_model("Convolutional").save(tmp_path / "conv.keras")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from blurutils.errors import ConfigError
-from blurutils.training import quiet_tensorflow
+from blurutils.session import quiet_tensorflow
 
 quiet_tensorflow()
 
@@ -217,3 +217,98 @@ def test_conv_model_uses_adadelta_with_keras2_learning_rate():
 
 def test_each_call_returns_a_fresh_optimizer():
     assert make_optimizer("Forward") is not make_optimizer("Forward")
+
+
+# --- architecture hash ----------------------------------------------------------------
+
+TINY = (8, 16)
+
+
+def tiny_mlae(units: int = 6, activation: str = "relu", sequential: bool = False) -> keras.Model:
+    """A small Forward MLAE on 8x16 frames, with Keras's default (numbered) layer names."""
+    from keras import layers
+
+    stack = [layers.Flatten(), layers.Dense(units, activation=activation),
+             layers.Dense(TINY[0] * TINY[1], activation="sigmoid"),
+             layers.Reshape((*TINY, 1))]
+    if sequential:
+        return keras.Sequential([keras.Input((*TINY, 1)), *stack])
+    x = inputs = keras.Input((*TINY, 1))
+    for layer in stack:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def test_architecture_hash_ignores_names_and_weights():
+    """Keras numbers default names per process (dense, dense_1, ...): the second build
+    has other names and other weights, but the same architecture."""
+    from blurutils.models import architecture_hash
+
+    first, second = tiny_mlae(), tiny_mlae()
+    assert [layer.name for layer in first.layers] != [layer.name for layer in second.layers]
+    assert not np.array_equal(first.layers[2].get_weights()[0], second.layers[2].get_weights()[0])
+    assert architecture_hash(first) == architecture_hash(second)
+    assert architecture_hash(tiny_mlae(sequential=True)) == architecture_hash(first)
+    named = build_model("Convolutional", conv_filters=2, frame_shape=TINY)
+    assert architecture_hash(named) == architecture_hash(
+        build_conv_autoencoder(2, frame_shape=TINY))
+
+
+@pytest.mark.parametrize("other", [
+    lambda: tiny_mlae(units=7), lambda: tiny_mlae(activation="tanh"),
+    lambda: build_model("Convolutional", conv_filters=2, frame_shape=TINY)],
+    ids=["one more unit", "another activation", "another model"])
+def test_architecture_hash_changes_with_the_architecture(other):
+    from blurutils.models import architecture_hash
+
+    assert architecture_hash(other()) != architecture_hash(tiny_mlae())
+
+
+def test_architecture_hash_is_the_same_in_another_process():
+    """Worker processes train the runs: a hash must not depend on the process (hash
+    seeds, how many layers were built before)."""
+    import os
+    import subprocess
+    import sys
+
+    from blurutils.models import architecture_hash
+
+    code = ("from blurutils.session import quiet_tensorflow; quiet_tensorflow()\n"
+            "from blurutils.models import architecture_hash, build_model\n"
+            "print(architecture_hash(build_model('Convolutional', conv_filters=2, "
+            "frame_shape=(8, 16))))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONHASHSEED="12345"), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tiny_mlae()  # this process has built other layers first
+    here = architecture_hash(build_model("Convolutional", conv_filters=2, frame_shape=TINY))
+    assert done.stdout.strip().splitlines()[-1] == here
+
+
+def test_a_subclassed_model_cannot_be_hashed():
+    from blurutils.models import architecture_hash
+
+    class Scale(keras.Model):
+        def call(self, x):
+            return 2 * x
+
+    with pytest.raises(ConfigError, match="keras.Input"):
+        architecture_hash(Scale())
+
+
+def test_source_hash_ignores_comments_and_docstrings_not_code():
+    """RunConfig's fingerprint uses it on models.py: an edited layer must change it, an
+    edited comment or docstring must not (nothing to retrain)."""
+    from pathlib import Path
+
+    import blurutils.models as models
+    from blurutils.models import builder_source_hash, source_hash
+
+    source = Path(models.__file__).read_text(encoding="utf-8")
+    assert builder_source_hash() == source_hash(source)
+    assert "DENSE_UNITS = (1024, 512," in source
+    commented = source.replace('"""Multilayer autoencoder', '"""A multilayer autoencoder', 1)
+    commented = commented.replace("\nDENSE_UNITS", "\n# the paper's sizes\nDENSE_UNITS", 1)
+    assert commented != source and source_hash(commented) == source_hash(source)
+    edited = source.replace("DENSE_UNITS = (1024, 512,", "DENSE_UNITS = (1025, 512,", 1)
+    assert source_hash(edited) != source_hash(source)

@@ -81,7 +81,7 @@ def test_unknown_direction(direction: str) -> None:
 
 @pytest.mark.parametrize("n_frames", [5, 12, 100, 132, 1002])
 def test_random_split_sizes_and_partition(n_frames: int) -> None:
-    split = split_targets(n_frames, seed=3)
+    split = split_targets(n_frames, seed=3, method="random")
     targets = target_frames(n_frames)
     n = len(targets)
     assert len(split.test) == math.ceil(0.3 * n)
@@ -92,14 +92,14 @@ def test_random_split_sizes_and_partition(n_frames: int) -> None:
 
 
 def test_random_split_other_fraction() -> None:
-    split = split_targets(102, test_fraction=0.25, seed=0)
+    split = split_targets(102, test_fraction=0.25, seed=0, method="random")
     assert len(split.test) == 25 and len(split.train) == 75
 
 
 def test_random_split_seeded() -> None:
-    a = split_targets(200, seed=42)
-    b = split_targets(200, seed=42)
-    c = split_targets(200, seed=43)
+    a = split_targets(200, seed=42, method="random")
+    b = split_targets(200, seed=42, method="random")
+    c = split_targets(200, seed=43, method="random")
     np.testing.assert_array_equal(a.train, b.train)
     np.testing.assert_array_equal(a.test, b.test)
     assert not np.array_equal(a.test, c.test)
@@ -163,3 +163,64 @@ def test_unknown_method() -> None:
 def test_config_error_is_value_error() -> None:
     with pytest.raises(ValueError):
         split_targets(100, method="nope")
+
+
+# --------------------------------------------------------------------------- leakage
+
+def _inputs_and_targets_of_training(split, n_frames):
+    """Every frame a training example of any model touches, computed from the examples
+    themselves (not from leaked_test_targets)."""
+    from blurutils.pairs import DIRECTION_OFFSETS, examples_at
+
+    touched = set()
+    for offsets in DIRECTION_OFFSETS.values():
+        ex = examples_at(offsets, split.train, n_frames, split.unit)
+        touched |= set(ex.inputs.ravel().tolist()) | set(ex.targets.tolist())
+    return touched
+
+
+@pytest.mark.parametrize("n_frames", [16, 40, 132, 1000, 3001])
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_interleaved_split_leaks_nothing(n_frames, seed):
+    from blurutils.pairs import leaked_test_targets
+
+    split = split_targets(n_frames, seed=seed)  # the default method
+    touched = _inputs_and_targets_of_training(split, n_frames)
+    assert not touched & set(split.test.tolist())
+    assert len(leaked_test_targets(split)) == 0
+    assert len(np.intersect1d(split.train, split.test)) == 0
+    n_targets = n_frames - 2
+    if n_frames >= 100:  # whole blocks: short clips round the 30% coarsely
+        assert 0.25 <= len(split.test) / n_targets <= 0.36
+    # test targets come from all over the clip, not one end
+    assert split.test.min() < 0.5 * n_frames < split.test.max()
+
+
+def test_interleaved_split_depends_on_the_seed_and_is_reproducible():
+    a, b = split_targets(1000, seed=0), split_targets(1000, seed=1)
+    assert not np.array_equal(a.test, b.test)
+    np.testing.assert_array_equal(a.test, split_targets(1000, seed=0).test)
+
+
+def test_interleaved_blocks_are_contiguous_with_a_gap():
+    split = split_targets(1000, seed=3, block=50)
+    runs = np.split(split.test, np.where(np.diff(split.test) > 1)[0] + 1)
+    assert {len(r) for r in runs} <= {50, 100, 150}  # whole blocks (adjacent ones merge)
+    train = set(split.train.tolist())
+    for run in runs:
+        assert run[0] - 1 not in train and run[-1] + 1 not in train
+
+
+def test_random_split_leaks_and_is_counted():
+    from blurutils.pairs import leaked_test_targets
+
+    split = split_targets(132, method="random")
+    leaked = leaked_test_targets(split)
+    touched = _inputs_and_targets_of_training(split, 132)
+    assert set(leaked.tolist()) == touched & set(split.test.tolist())
+    assert len(leaked) > len(split.test) // 2
+
+
+def test_bad_block_size_is_a_config_error():
+    with pytest.raises(ConfigError, match="block"):
+        split_targets(100, block=0)

@@ -12,9 +12,14 @@ maps every case to its test).
 Section 4 — safety: only http(s) URLs reach yt-dlp; nothing a user passes can write
 outside the data folder; models load in Keras's safe mode (a Lambda layer is refused,
 its code never runs); ``.npy`` files load with ``allow_pickle=False``; YAML loads with
-``yaml.safe_load`` (a ``!!python`` tag runs nothing).
+``yaml.safe_load``'s constructors (a ``!!python`` tag runs nothing).
 
-Everything here is fast: the only training is two tiny 1-epoch conv runs (~2 s each).
+Second round (issue 16, at the end of the file): ownership (only blurutils' own
+temporaries are deleted; real file locks on the results and data folders), validation
+before anything is destroyed, bounds on every number and size, special files refused, a
+full disk, SIGTERM/SIGHUP, corrupt run files, secrets in URLs, inputs as outputs.
+
+Everything here is fast: the only training is two tiny 1-epoch conv runs.
 """
 
 from __future__ import annotations
@@ -176,7 +181,7 @@ def precious(tmp_path) -> dict[str, dict[str, str]]:
     load_frames("sample", max_frames=5)
     results = tmp_path / "results"
     (results / "runs" / "Forward-MSE").mkdir(parents=True)
-    for name, text in [("config.yaml", "profile: quick\nepochs: 10\n"),
+    for name, text in [("config.yaml", "profile: demo\nepochs: 10\n"),
                        ("table1_blur_factor.csv", "paper_row,mean\nForward MLAE - MSE,3.5\n"),
                        ("REPORT.md", "# an earlier study\n"),
                        ("runs/Forward-MSE/run.json", '{"status": "done"}'),
@@ -192,7 +197,11 @@ def assert_nothing_lost(precious: dict[str, dict[str, str]], tmp_path: Path) -> 
     """The earlier frames cache is intact; the results folder is exactly as it was."""
     cache = snapshot(frames_dir())
     assert {k: cache.get(k) for k in precious["cache"]} == precious["cache"]
-    assert snapshot(tmp_path / "results") == precious["results"]
+    # A command that got as far as taking the folder's lock leaves its (empty) lock
+    # file and the pid beside it; every earlier file is byte-identical, nothing else new.
+    after = {k: v for k, v in snapshot(tmp_path / "results").items()
+             if not Path(k).name.startswith(".blurutils.lock")}
+    assert after == precious["results"]
 
 
 # --------------------------------------------------------------------------- §3 CLI, one line
@@ -390,9 +399,13 @@ def tiny_run(tmp_path: Path, jit_compile: bool = False):
 
 def mark_done(config, run_dir: Path, model_bytes: bytes) -> None:
     """A run folder that says it finished with ``config``, holding ``model_bytes``."""
+    from blurutils.models import architecture_hash, build_model
+
     run_dir.mkdir(parents=True, exist_ok=True)
+    architecture = architecture_hash(build_model(config.model, conv_filters=config.conv_filters))
     (run_dir / "run.json").write_text(json.dumps(
-        {"status": "done", "fingerprint": config.fingerprint(), **asdict(config)}))
+        {"status": "done", "fingerprint": config.fingerprint(), "architecture": architecture,
+         **asdict(config)}))
     (run_dir / "history.csv").write_text("epoch,loss,val_loss\n1,0.1,0.1\n")
     (run_dir / "model.keras").write_bytes(model_bytes)
 
@@ -428,7 +441,7 @@ def test_corrupt_model_of_a_finished_run_is_retrained(tmp_path, caplog):
 @pytest.fixture(scope="module")
 def lambda_model(tmp_path_factory) -> tuple[Path, Path]:
     """A ``.keras`` file whose Lambda layer creates ``marker`` whenever it runs."""
-    from blurutils.training import quiet_tensorflow
+    from blurutils.session import quiet_tensorflow
 
     quiet_tensorflow()
     import keras
@@ -454,7 +467,8 @@ def test_safety_lambda_checkpoint_is_refused(lambda_model, tmp_path, caplog):
     run_dir.mkdir()
     (run_dir / "checkpoint-001.keras").write_bytes(evil.read_bytes())
     (run_dir / "state.json").write_text(json.dumps(
-        {"epoch": 1, "checkpoint": "checkpoint-001.keras", "history": []}))
+        {"epoch": 1, "checkpoint": "checkpoint-001.keras",
+         "history": [{"epoch": 1, "loss": 0.1, "val_loss": 0.1}]}))
     with caplog.at_level(logging.WARNING, logger="blurutils.training"):
         assert _load_checkpoint(RunFiles(run_dir)) is None     # unusable, not loaded
     assert any("Lambda" in r.getMessage() for r in caplog.records)
@@ -665,7 +679,8 @@ def test_safety_url_downloads_stay_in_raw_dir(url, monkeypatch, tmp_path):
     assert os.sep not in params["outtmpl"]["default"] and ".." not in params["outtmpl"]["default"]
     assert params["cachedir"] is False and params["restrictfilenames"] is True
     assert sorted(p.name for p in raw.iterdir()) == [f"{key}.json", f"{key}.mp4"]
-    assert [p for p in data_dir().rglob("*") if p.is_file() and p.parent != raw] == []
+    assert [p for p in data_dir().rglob("*") if p.is_file() and p.parent != raw
+            and not p.name.startswith(".blurutils.lock")] == []  # the data folder's lock
 
 
 @pytest.mark.parametrize("options", [
@@ -756,4 +771,591 @@ def test_safety_package_source_uses_only_safe_loaders():
                 assert name in ("safe_load", "safe_dump"), where
                 found["yaml.safe_load"] += name == "safe_load"
             assert name not in ("eval", "exec", "enable_unsafe_deserialization"), where
+        for node in ast.walk(tree):  # no unsafe YAML loader is even named
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id == "yaml":
+                assert node.attr not in ("Loader", "UnsafeLoader", "FullLoader", "load",
+                                         "unsafe_load", "full_load", "load_all"), path.name
+    # Configs load through a subclass of yaml.SafeLoader (safe_load's constructors, plus
+    # duplicate-key and alias-bomb checks): it counts as a safe_load.
+    import yaml
+
+    from blurutils import config as config_module
+
+    assert issubclass(config_module._strict_loader_class(), yaml.SafeLoader)
+    found["yaml.safe_load"] += 1
     assert all(found.values()), found
+
+
+# =========================================================================== second round
+# Issue 16: own only what you wrote, validate before you destroy, bound every input,
+# survive a full disk and SIGTERM, never echo a secret.  docs/RELIABILITY.md rows 38-.
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad2(tmp_path_factory) -> dict[str, Path]:
+    """Hostile inputs of the second round, made once (read only by the tests)."""
+    d = tmp_path_factory.mktemp("bad2")
+    files: dict[str, Path] = {"dir": d}
+    files["fifo_yaml"] = _fifo(d / "config.yaml")
+    files["fifo_npy"] = _fifo(d / "frames.npy")
+    files["fifo_mp4"] = _fifo(d / "video.mp4")
+    huge = d / "huge-header.npy"               # a header claiming 8 TB, 128 bytes of data
+    with open(huge, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+        f.write(b"\0" * 128)
+    files["huge_npy"] = huge
+    short = d / "short.npy"                    # a header promising more than the file holds
+    np.save(short, np.zeros((3, 100, 200), np.uint8))
+    short.write_bytes(short.read_bytes()[:-1000])
+    files["short_npy"] = short
+    files["float255"] = d / "float255.npy"
+    np.save(files["float255"], np.random.default_rng(0).random((3, 100, 200)) * 255)
+    files["negative"] = d / "negative.npy"
+    np.save(files["negative"], np.random.default_rng(0).random((2, 100, 200)) - 0.5)
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    pages = [Image.fromarray(rng.integers(0, 256, (100, 200), dtype=np.uint8), mode="L")
+             for _ in range(5)]
+    files["gif"] = d / "animated.gif"
+    pages[0].save(files["gif"], save_all=True, append_images=pages[1:], duration=40, loop=0)
+    files["yaml_big"] = d / "big.yaml"
+    files["yaml_big"].write_text("profile: smoke\n" + "# padding\n" * 120_000)
+    files["yaml_bomb"] = d / "bomb.yaml"
+    files["yaml_bomb"].write_text(
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "models: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n")
+    files["yaml_dup"] = d / "dup.yaml"
+    files["yaml_dup"].write_text("profile: smoke\nepochs: 2\nseed: 1\nepochs: 50\n")
+    files["yaml_seed"] = d / "seed.yaml"
+    files["yaml_seed"].write_text("profile: smoke\nseed: 4294967296\n")
+    files["yaml_epochs"] = d / "epochs.yaml"
+    files["yaml_epochs"].write_text("profile: smoke\nepochs: 1000000000\n")
+    files["yaml_steps"] = d / "steps.yaml"
+    files["yaml_steps"].write_text("profile: smoke\nconv_steps_per_execution: 1000000000000\n")
+    files["yaml_nan"] = d / "nan.yaml"
+    files["yaml_nan"].write_text("profile: smoke\ncheckpoint_interval_s: .nan\n")
+    files["yaml_nul"] = d / "nul.yaml"
+    files["yaml_nul"].write_text('profile: smoke\nsource: "clip\\0.mp4"\n')
+    # An AVI whose header claims two billion frames (10 are there).
+    avi = bytearray(write_video(d / "ten.avi", 10, 400, 200, fourcc="MJPG").read_bytes())
+    import struct
+    struct.pack_into("<I", avi, avi.find(b"avih") + 8 + 16, 2_000_000_000)
+    struct.pack_into("<I", avi, avi.find(b"strh") + 8 + 32, 2_000_000_000)
+    files["billions"] = d / "billions.avi"
+    files["billions"].write_bytes(bytes(avi))
+    files["clip"] = write_video(d / "clip.mp4", 6, 400, 200)
+    files["a_file"] = d / "a-file"
+    files["a_file"].write_text("not a folder")
+    return files
+
+
+CLI_CASES_2 = {
+    # id: (argv, command, words the line must contain)
+    "seed-too-large": (["reproduce", "--seed", "4294967296", "--out", "{out}"], "reproduce",
+                       ["--seed", "2**32"]),
+    "yaml-seed-too-large": (["reproduce", "--config", "{yaml_seed}", "--out", "{out}"],
+                            "reproduce", ["seed=4294967296", "2**32"]),
+    "epochs-too-large": (["reproduce", "--epochs", "2000000", "--out", "{out}"], "reproduce",
+                         ["--epochs", "too large"]),
+    "yaml-epochs-too-large": (["reproduce", "--config", "{yaml_epochs}", "--out", "{out}"],
+                              "reproduce", ["epochs=1000000000", "between 1 and 1,000"]),
+    "yaml-steps-too-large": (["reproduce", "--config", "{yaml_steps}", "--out", "{out}"],
+                             "reproduce", ["conv_steps_per_execution", "between 1 and"]),
+    "yaml-nan-interval": (["reproduce", "--config", "{yaml_nan}", "--out", "{out}"],
+                          "reproduce", ["checkpoint_interval_s=nan"]),
+    "yaml-nul-in-source": (["reproduce", "--config", "{yaml_nul}", "--out", "{out}"],
+                           "reproduce", ["source=", "NUL"]),
+    "start-nan": (["frames", "sample", "--start", "nan"], "frames", ["--start", "finite"]),
+    "end-inf": (["frames", "sample", "--end", "inf"], "frames", ["--end", "finite"]),
+    "n-frames-huge": (["fetch", "synthetic", "--n-frames", "10000000000"], "fetch",
+                      ["--n-frames", "too large"]),
+    "fifo-config": (["reproduce", "--config", "{fifo_yaml}", "--out", "{out}"], "reproduce",
+                    ["config.yaml", "named pipe"]),
+    "fifo-npy": (["blur", "{fifo_npy}"], "blur", ["frames.npy", "named pipe"]),
+    "fifo-video": (["frames", "{fifo_mp4}"], "frames", ["video.mp4", "named pipe"]),
+    "npy-header-terabytes": (["blur", "{huge_npy}"], "blur",
+                             ["huge-header.npy", "header claims", "8,000,000,000,000 bytes"]),
+    "npy-header-truncated": (["blur", "{short_npy}"], "blur", ["short.npy", "truncated"]),
+    "video-header-billions": (["frames", "{billions}"], "frames",
+                              ["billions.avi", "decoded 10 of the 2000000000 frames"]),
+    "yaml-too-large": (["reproduce", "--config", "{yaml_big}", "--out", "{out}"], "reproduce",
+                       ["big.yaml", "larger than 1,048,576 bytes"]),
+    "yaml-alias-bomb": (["reproduce", "--config", "{yaml_bomb}", "--out", "{out}"],
+                        "reproduce", ["bomb.yaml", "expands to more than 10,000"]),
+    "yaml-duplicate-key": (["reproduce", "--config", "{yaml_dup}", "--out", "{out}"],
+                           "reproduce", ["dup.yaml", "'epochs' appears twice", "lines 2 and 4"]),
+    "float-0-255-blur": (["blur", "{float255}"], "blur", ["float255.npy", "outside [0, 1]"]),
+    "float-negative-blur": (["blur", "{negative}"], "blur", ["negative.npy", "outside [0, 1]"]),
+    "interpolate-out-is-input": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                  "{clip}"], "interpolate", ["clip.mp4", "is an input"]),
+    "interpolate-out-is-directory": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                      "{dir}/adir.mp4"], "interpolate", ["is a directory"]),
+    "interpolate-out-under-a-file": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                      "{a_file}/x.mp4"], "interpolate",
+                                     ["a-file is a file, not a folder"]),
+    "interpolate-out-in-frames-cache": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                         "{data}/frames/x.mp4"], "interpolate",
+                                        ["inside the data folder"]),
+    "url-password-redacted": (["fetch", "http://alice:hunter2@127.0.0.1:{port}/a.mp4?token=s3cr"],
+                              "fetch", ["http://***@127.0.0.1", "token=***"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES_2))
+def test_cli_bad_input_second_round(case, bad2, precious, tmp_path):
+    """Exit 2, one line, no traceback, empty stdout, and nothing computed lost; a FIFO
+    never blocks (each command is over in seconds)."""
+    argv, command, words = CLI_CASES_2[case]
+    (bad2["dir"] / "adir.mp4").mkdir(exist_ok=True)
+    values = {k: str(v) for k, v in bad2.items()}
+    values.update(out=str(tmp_path / "results"), port=str(closed_port()),
+                  data=os.environ["BLURUTILS_DATA_DIR"])
+    proc = cli(*[a.format(**values) for a in argv], cwd=tmp_path)
+    line = assert_user_error(proc, command, *words)
+    assert proc.stdout == ""
+    assert "hunter2" not in proc.stderr + proc.stdout and "s3cr" not in proc.stderr
+    if "float" in case:  # the message says what to do
+        assert "divided by 255" in line
+    assert_nothing_lost(precious, tmp_path)
+    assert bad2["clip"].stat().st_size > 0 and bad2["a_file"].read_text() == "not a folder"
+
+
+def test_cli_blur_on_an_animated_gif_measures_every_frame(bad2, capsys):
+    """A multi-page image is a clip: each page is measured, not only the first."""
+    assert main(["blur", str(bad2["gif"])]) == 0
+    out = capsys.readouterr().out
+    assert "5 frames of 100x200" in out and "finite 5 of 5" in out
+
+
+def test_api_frame_count_is_bounded_by_memory_not_by_the_header(bad2, monkeypatch):
+    """Frames are allocated as they arrive; past MAX_FRAME_BYTES a video without
+    max_frames is one line, not a MemoryError."""
+    import blurutils.frames as frames_mod
+
+    monkeypatch.setattr(frames_mod, "MAX_FRAME_BYTES", 4 * 100 * 200)
+    with pytest.raises(FrameError, match=r"more than 4 frames .*--max-frames"):
+        extract_frames(bad2["clip"])
+    assert len(extract_frames(bad2["clip"], max_frames=4)) == 4
+
+
+def test_cli_data_dir_that_is_a_file_is_one_line(bad2, tmp_path):
+    env_before = os.environ["BLURUTILS_DATA_DIR"]
+    os.environ["BLURUTILS_DATA_DIR"] = str(bad2["a_file"])
+    try:
+        proc = cli("frames", "sample", "--max-frames", "5", cwd=tmp_path)
+    finally:
+        os.environ["BLURUTILS_DATA_DIR"] = env_before
+    assert_user_error(proc, "frames", "BLURUTILS_DATA_DIR", "a-file", "not a folder")
+    assert bad2["a_file"].read_text() == "not a folder"
+
+
+# ----------------------------------------------------------------- ownership and locks
+
+def test_results_folder_keeps_user_files_that_look_temporary(tmp_path):
+    """Only blurutils' own temporaries of dead processes are removed, by exact form,
+    never deeper than runs/*, never a live process's (another run's in-flight write)."""
+    from blurutils.paths import prepare_results_folder
+
+    out = tmp_path / "results"
+    (out / "runs" / "Forward-MSE").mkdir(parents=True)
+    (out / "notes" / "deep" / "er").mkdir(parents=True)
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    mine = os.getpid()
+    user = {out / ".notes.tmp.txt": "mine", out / ".x.tmp": "mine too",
+            out / "runs" / ".model.tmp.keras": "user's",
+            out / "runs" / "Forward-MSE" / f".model.bu{mine}-abcdefgh.tmp.keras": "in flight",
+            out / "notes" / "deep" / "er" / f".old.bu{dead}-abcdefgh.tmp.csv": "too deep"}
+    stale = [out / f".table1.bu{dead}-abcdefgh.tmp.csv",
+             out / "runs" / "Forward-MSE" / f".history.bu{dead}-a1b2c3d4.tmp.csv"]
+    for path, text in user.items():
+        path.write_text(text)
+    for path in stale:
+        path.write_text("left by a killed run")
+    assert prepare_results_folder(out) == out
+    assert all(path.read_text() == text for path, text in user.items())
+    assert not any(path.exists() for path in stale)
+
+
+def test_atomic_path_names_its_temporary_with_its_process(tmp_path):
+    from blurutils.paths import _TMP_NAME, atomic_path
+
+    with atomic_path(tmp_path / "table.csv") as tmp:
+        match = _TMP_NAME.match(tmp.name)
+        assert match and int(match.group(1)) == os.getpid()
+        tmp.write_text("x")
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_cli_second_reproduce_into_a_locked_folder_is_one_line(bad2, precious, tmp_path):
+    """A real OS lock (filelock): while another process holds the results folder, a
+    second reproduce says so in one line, exit 1, before touching anything."""
+    from filelock import FileLock
+
+    out = tmp_path / "results"
+    (out / ".blurutils.lock.pid").write_text("4242")
+    before = snapshot(out)
+    with FileLock(str(out / ".blurutils.lock")):
+        proc = cli("reproduce", "--profile", "smoke", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    one_line(proc.stderr, "reproduce", "another blurutils run", "process 4242",
+             "another --out")
+    assert {k: v for k, v in snapshot(out).items() if ".blurutils.lock" not in k} == \
+        {k: v for k, v in before.items() if ".blurutils.lock" not in k}
+    after = snapshot(out)
+    assert {k: after.get(k) for k in precious["results"]} == precious["results"]
+
+
+def test_cli_data_folder_lock_waits_then_says_so(tmp_path):
+    """The data folder is locked while frames are decoded and cached: another process
+    waits (one note), and after its timeout says so in one line (exit 1)."""
+    from filelock import FileLock
+
+    data = Path(os.environ["BLURUTILS_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    os.environ["BLURUTILS_DATA_LOCK_TIMEOUT"] = "0.3"
+    try:
+        with FileLock(str(data / ".blurutils.lock")):
+            proc = cli("frames", "sample", "--max-frames", "5", cwd=tmp_path)
+    finally:
+        del os.environ["BLURUTILS_DATA_LOCK_TIMEOUT"]
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr and len(lines) == 2, proc.stderr
+    assert lines[0].startswith("waiting for another blurutils process")
+    assert lines[1].startswith("blurutils frames: error: ") and "data folder" in lines[1]
+    assert not list(frames_dir().glob("*.npy"))
+    assert cli("frames", "sample", "--max-frames", "5", cwd=tmp_path).returncode == 0
+
+
+def test_locks_are_reentrant_in_one_process(tmp_path):
+    from blurutils.paths import data_lock, results_lock
+
+    with results_lock(tmp_path), results_lock(tmp_path), data_lock(), data_lock():
+        assert (tmp_path / ".blurutils.lock").exists()
+
+
+# ----------------------------------------------------------------- full disk
+
+def test_cli_full_disk_writing_the_synthetic_clip_is_one_line(tmp_path):
+    """ENOSPC at the rename (injected: BLURUTILS_CRASH_AT=write:1:ENOSPC) is one line
+    naming the folder, exit 1; nothing is left in data/raw."""
+    os.environ["BLURUTILS_CRASH_AT"] = "write:1:ENOSPC"
+    try:
+        env_proc = subprocess.run(
+            [sys.executable, "-m", "blurutils", "fetch", "synthetic", "--n-frames", "4"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        del os.environ["BLURUTILS_CRASH_AT"]
+    assert env_proc.returncode == 1, env_proc.stderr
+    one_line(env_proc.stderr, "fetch", str(raw_dir()), "no space left", "free")
+    assert list(raw_dir().iterdir()) == []
+
+
+def test_cli_full_disk_for_the_frames_cache_keeps_the_frames(tmp_path):
+    """The cache is optional: a full disk while writing it is a warning; the frames
+    are still decoded and used (exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "blurutils", "frames", "sample", "--max-frames", "5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO), "BLURUTILS_CRASH_AT": "write:1:ENOSPC"})
+    assert proc.returncode == 0, proc.stderr
+    assert "5 frames, shape (5, 100, 200)" in proc.stdout and "not written" in proc.stdout
+    assert "could not write the frame cache" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(frames_dir().iterdir()) == []
+
+
+def test_api_full_disk_in_atomic_path_names_the_folder_and_the_space(tmp_path, monkeypatch):
+    import errno
+
+    from blurutils.errors import DiskFullError
+    from blurutils.paths import atomic_path
+
+    with pytest.raises(DiskFullError) as err:
+        with atomic_path(tmp_path / "model.keras", needed=5_000_000) as tmp:
+            tmp.write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    message = str(err.value)
+    assert str(tmp_path) in message and "5.0 MB needed" in message and "free" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+class _DroppingWriter:
+    """cv2.VideoWriter that silently loses frames after the first ``keep`` (what a
+    full disk does: OpenCV only warns)."""
+
+    keep = 3
+    real = cv2.VideoWriter
+
+    def __init__(self, *args):
+        self._real = self.real(*args)
+        self._n = 0
+
+    def isOpened(self):  # noqa: N802 (OpenCV's name)
+        return self._real.isOpened()
+
+    def write(self, frame):
+        self._n += 1
+        if self._n <= self.keep:
+            self._real.write(frame)
+
+    def release(self):
+        self._real.release()
+
+
+def test_api_truncated_synthetic_video_is_never_renamed_into_place(monkeypatch):
+    import blurutils.synthetic as synthetic_mod
+
+    fake_cv2 = type(sys)("cv2_with_a_full_disk")
+    fake_cv2.__dict__.update({k: getattr(cv2, k) for k in dir(cv2) if not k.startswith("__")})
+    fake_cv2.VideoWriter = _DroppingWriter
+    monkeypatch.setattr(synthetic_mod, "cv2", fake_cv2)
+    with pytest.raises(SourceError, match=r"holds 3 readable frames, not 8; it was not kept"):
+        synthetic_path(n_frames=8)
+    assert list(raw_dir().iterdir()) == []
+
+
+def test_api_truncated_interpolated_mp4_is_never_renamed_into_place(tmp_path, monkeypatch):
+    from blurutils.interpolate import write_video as write_interpolated
+
+    monkeypatch.setattr(cv2, "VideoWriter", _DroppingWriter)
+    frames = np.random.default_rng(0).integers(0, 256, (7, 100, 200), dtype=np.uint8)
+    with pytest.raises(ConfigError, match="holds 3 readable frames, not 7"):
+        write_interpolated(frames, tmp_path / "out.mp4", 25.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------- signals
+
+SLEEPER = '''
+import os, time
+
+def nap(*, report):
+    report(f"worker {os.getpid()} started")
+    time.sleep(120)
+'''
+DRIVER = '''
+import sys
+sys.path.insert(0, {folder!r})
+import sleeper
+from blurutils import cli
+from blurutils.isolation import run_in_child
+cli.COMMANDS["fetch"] = lambda args: run_in_child(sleeper.nap, name="Forward-MSE",
+                                                  report=lambda line: print(line, flush=True))
+sys.exit(cli.main(["fetch"]))
+'''
+
+
+def _start_worker(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """A parent running blurutils.cli.main whose command waits on a worker process;
+    returns once the worker has reported its pid."""
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    parent = subprocess.Popen([sys.executable, "-c", DRIVER.format(folder=str(tmp_path))],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    line = parent.stdout.readline()  # blocks until the worker speaks (or the parent dies)
+    assert line.startswith("worker "), (line, parent.stderr.read() if parent.poll() else "")
+    return parent, int(line.split()[1])
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig, status", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_and_sighup_behave_like_ctrl_c(sig, status, tmp_path):
+    """The worker is stopped, one line says work is saved and how to resume, and the
+    exit status is 128 + the signal's number."""
+    import signal
+
+    parent, worker = _start_worker(tmp_path)
+    parent.send_signal(getattr(signal, sig))
+    out, err = parent.communicate(timeout=30)
+    assert parent.returncode == status, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [f"blurutils fetch: stopped by {sig}; finished work is saved — run the "
+                     "same command again to resume"], err
+    assert _gone(worker), "the worker outlived its parent"
+
+
+def test_a_worker_never_outlives_a_parent_killed_with_sigkill(tmp_path):
+    import signal
+
+    parent, worker = _start_worker(tmp_path)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=30)
+    assert _gone(worker), "orphaned worker still running"
+
+
+# ----------------------------------------------------------------- corrupt run files
+
+def _finished_run(tmp_path: Path, epochs: int = 2):
+    from blurutils.training import RunConfig, RunFiles, write_history
+
+    config = RunConfig(model="Convolutional", loss="MSE", epochs=epochs)
+    files = RunFiles(tmp_path / "runs" / config.name)
+    files.dir.mkdir(parents=True)
+    files.config.write_text(json.dumps({"status": "done", "fingerprint": config.fingerprint()}))
+    files.model.write_bytes(b"weights")
+    write_history(files.history, [{"epoch": e, "loss": 0.5, "val_loss": 0.6}
+                                  for e in range(1, epochs + 1)])
+    return config, files
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("history.csv", "", "no epoch,loss,val_loss header"),
+    ("history.csv", "\x00\x01garbage\n", "no epoch,loss,val_loss header"),
+    ("history.csv", "epoch,loss,val_loss\n1,0.5,0.6\n", "1 epochs recorded, 2 expected"),
+    ("history.csv", "epoch,loss,val_loss\n1,0.5,0.6\n2,abc,0.6\n", "line 3"),
+    ("history.csv", "epoch,loss,val_loss\n1,0.5,0.6\n3,0.5,0.6\n", "line 3"),
+    ("run.json", "", "unreadable"),
+    ("run.json", '{"status": "done", "finger', "unreadable"),
+    ("run.json", '["done"]', "not an object"),
+])
+def test_corrupt_run_files_are_detected_with_a_warning(name, text, words, tmp_path, caplog):
+    """A garbled history.csv or run.json makes the run unfinished (it is redone), with a
+    logged warning naming the file; the intact run is trusted."""
+    from blurutils.training import is_done
+
+    config, files = _finished_run(tmp_path)
+    assert is_done(files, config)
+    (files.dir / name).write_text(text)
+    with caplog.at_level("WARNING", logger="blurutils.training"):
+        assert not is_done(files, config)
+    assert name in caplog.text and words in caplog.text
+
+
+def test_a_finished_run_with_other_settings_is_kept_not_deleted(tmp_path):
+    from blurutils.training import read_json, set_aside_run
+
+    config, files = _finished_run(tmp_path)
+    (files.dir / "my-notes.txt").write_text("user's")
+    lines: list[str] = []
+    kept = set_aside_run(files, read_json(files.config), lines.append)
+    assert kept is not None and not files.dir.exists()
+    assert kept.name == f"{config.name}.previous-{config.fingerprint()}"
+    assert (kept / "model.keras").read_bytes() == b"weights"
+    assert (kept / "my-notes.txt").read_text() == "user's"
+    assert len(lines) == 1 and kept.name in lines[0]
+
+
+def test_an_unfinished_run_with_other_settings_loses_only_its_own_files(tmp_path):
+    from blurutils.training import set_aside_run
+
+    _, files = _finished_run(tmp_path)
+    (files.dir / "checkpoint-003.keras").write_bytes(b"ckpt")
+    (files.dir / "my-notes.txt").write_text("user's")
+    (files.dir / "checkpoint-notes.txt").write_text("user's too")
+    assert set_aside_run(files, {"status": "training"}, print) is None
+    assert sorted(p.name for p in files.dir.iterdir()) == ["checkpoint-notes.txt",
+                                                           "my-notes.txt"]
+
+
+@pytest.mark.parametrize("state", [
+    {"epoch": "x", "checkpoint": "checkpoint-001.keras", "history": []},
+    {"epoch": 2, "checkpoint": "checkpoint-002.keras", "history": [{}]},
+    {"epoch": 1, "checkpoint": "checkpoint-001.keras", "history": "nope"},
+])
+def test_corrupt_state_json_trains_from_scratch(state, tmp_path, caplog):
+    from blurutils.training import RunFiles, _load_checkpoint
+
+    files = RunFiles(tmp_path)
+    files.state.write_text(json.dumps(state))
+    with caplog.at_level("WARNING", logger="blurutils.training"):
+        assert _load_checkpoint(files) is None
+    assert "state.json is corrupt" in caplog.text
+
+
+# ----------------------------------------------------------------- secrets
+
+SECRET_URL = "https://alice:hunter2@videos.example.com/clip.mp4?id=7&access_token=s3cr"
+
+
+def test_secrets_are_redacted_in_every_error_message():
+    from blurutils.errors import redact
+
+    for error in (SourceError, FrameError, ConfigError):
+        assert "hunter2" not in str(error(f"cannot download {SECRET_URL}: 403"))
+    assert redact(SECRET_URL) == ("https://***@videos.example.com/clip.mp4?id=7"
+                                  "&access_token=***")
+    for text in ("https://example.com/a.mp4?v=1&X-Amz-Signature=abc&X-Amz-Credential=k",
+                 "http://h/x?sig=abc", "http://h/x?api_key=abc&apikey=abc&password=abc"):
+        assert "abc" not in redact(text) and "***" in redact(text)
+    assert redact(PAPER := "https://www.youtube.com/watch?v=MaWnvvrngyQ") == PAPER
+
+
+def test_secrets_never_reach_config_yaml(tmp_path):
+    from blurutils.config import dump_config, load_config, make_config
+
+    config = make_config("smoke", source=SECRET_URL)
+    text = dump_config(config)
+    assert "hunter2" not in text and "s3cr" not in text
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    # user:password is not part of the download's cache key, so a config written with
+    # it redacted still finds the video downloaded with it.
+    login = "https://alice:hunter2@videos.example.com/clip.mp4?id=7"
+    path.write_text(dump_config(make_config("smoke", source=login)))
+    assert "hunter2" not in path.read_text()
+    assert cache_key(load_config(path).source) == cache_key(login)
+
+
+def test_secrets_never_reach_the_download_sidecar(server):
+    host = server.replace("http://", "")
+    url = f"http://alice:hunter2@{host}/clip.mp4?session_token=s3cr"
+    path = resolve_source(url)
+    sidecar = path.with_suffix(".json").read_text()
+    assert "hunter2" not in sidecar and "s3cr" not in sidecar
+    assert json.loads(sidecar)["url"] == f"http://***@{host}/clip.mp4?session_token=***"
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Sends a large video a few bytes at a time: each read is quick (no socket
+    timeout), the whole download never ends."""
+
+    def log_message(self, format, *args) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        import time
+        for _ in range(400):
+            self.wfile.write(b"\0" * 64)
+            self.wfile.flush()
+            time.sleep(0.01)
+
+
+def test_download_total_time_is_bounded():
+    srv = _QuietServer(("127.0.0.1", 0), _TrickleHandler)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/slow.mp4"
+        with pytest.raises(SourceError, match=r"slower than the time limit .*0\.5 s"):
+            resolve_source(url, max_seconds=0.5)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+    assert list(raw_dir().iterdir()) == []

@@ -1,4 +1,4 @@
-"""The study: the smoke profile end to end (trained once per module), the paper's
+"""The study: the smoke profile end to end (trained once per test session), the paper's
 tables and observations, and idempotent reruns.
 
 The smoke study (16 frames of the sample clip, 2 epochs, 12 runs) is the only
@@ -17,15 +17,30 @@ import re
 import shutil
 from importlib import resources
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from blurutils.config import ALL_LOSSES, ALL_MODELS, load_config, make_config
+from blurutils.metrics import SHARPNESS_COLUMNS
 
-REFERENCE_TABLES = Path("/work/shared/reference/paper_tables_1_2.csv")
+#: The paper's Tables 1-2 as printed (mean, std), transcribed by hand from the paper's
+#: text: an independent check of the packaged full-precision file.
+PRINTED_TABLES = {
+    "Backward MLAE - MSE": (10.9949, 17.3854, 0.39392, 0.69326),
+    "Backward MLAE - MSLE": (10.8436, 15.2972, 0.37855, 0.63957),
+    "Backward MLAE - CP": (4.00839, 2.95358, -0.43245, 0.25595),
+    "Forward MLAE - MSE": (10.7538, 17.594, 0.33912, 0.72271),
+    "Forward MLAE - MSLE": (10.9283, 18.8961, 0.34999, 0.72292),
+    "Forward MLAE - CP": (3.77434, 2.25595, -0.45711, 0.1971),
+    "Bi-Directional MLAE - MSE": (10.7391, 15.2558, 0.36767, 0.67801),
+    "Bi-Directional MLAE - MSLE": (10.7269, 22.6795, 0.30246, 0.85977),
+    "Bi-Directional MLAE - CP": (3.94646, 2.46125, -0.42955, 0.26931),
+    "Convolutional MLAE - MSE": (117.685, 56.5844, 16.1837, 3.05879),
+    "Convolutional MLAE - MSLE": (154.445, 71.3409, 21.7373, 4.26764),
+    "Convolutional MLAE - CP": (52638.3, 22244.4, 7820.67, 1421.55),
+}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RUN_NAMES = [f"{m}-{l}" for m in ALL_MODELS for l in ALL_LOSSES]
 TABLE_FILES = ["table1_blur_factor.csv", "table1_blur_factor.md",
@@ -33,7 +48,7 @@ TABLE_FILES = ["table1_blur_factor.csv", "table1_blur_factor.md",
                "paper_comparison.csv", "paper_comparison.md", "verdicts.csv", "REPORT.md"]
 FIGURES = ["figure2_training_loss.png", "figure3_blur_factor.png",
            "figure4_relative_blur_factor.png"]
-VERDICTS = {"holds", "does not hold", "not tested"}
+VERDICTS = {"holds", "does not hold", "not tested", "not meaningful"}
 OBSERVATIONS = ["BF-1", "BF-2", "BF-3", "RBF-1", "RBF-2", "RBF-3"]
 
 
@@ -67,35 +82,7 @@ def link_tree(src: Path, dst: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the smoke study
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """Run the smoke-profile study once for this module; yield its config, result, folder
-    and report lines.  Its data folder is its own (the autouse fixture is per test)."""
-    from blurutils.study import run_study
-
-    base = tmp_path_factory.mktemp("smoke-study")
-    out = base / "results"
-    lines: list[str] = []
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BLURUTILS_DATA_DIR", str(base / "data"))
-        config = make_config("smoke", out=str(out))
-        result = run_study(config, report=lines.append)
-    yield SimpleNamespace(config=config, result=result, out=out, lines=lines)
-    shutil.rmtree(base, ignore_errors=True)  # ~1.7 GB of dense models
-
-
-@pytest.fixture(scope="module")
-def smoke_frames(smoke, tmp_path_factory):
-    """The 16 frames the smoke study used, loaded independently of the study."""
-    import blurutils
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BLURUTILS_DATA_DIR", str(tmp_path_factory.mktemp("frames-data")))
-        frames = blurutils.load_frames("sample", max_frames=16)
-    assert frames.shape == (16, 100, 200)
-    return frames
-
+# (``smoke`` and ``smoke_frames`` are session fixtures in conftest.py)
 
 @pytest.fixture(scope="module")
 def test_targets(smoke):
@@ -177,8 +164,11 @@ def test_each_run_folder(smoke, run_name, test_targets):
 
     metrics = pd.read_csv(run / "per_frame_metrics.csv")
     assert list(metrics.columns) == ["frame", "bf_pred", "bf_true", "rbf", "psnr", "ssim",
-                                     "bf_matched", "rbf_matched", "blurrier_tiles"]
-    assert len(metrics) == len(test_targets) == 5  # ceil(0.3 * 14 targets)
+                                     "bf_matched", "rbf_matched", "blurrier_tiles",
+                                     *SHARPNESS_COLUMNS]
+    assert len(metrics) == len(test_targets) == 6  # 3 interleaved blocks of 2 of 14 targets
+    assert np.isfinite(metrics[list(SHARPNESS_COLUMNS)].to_numpy()).all()
+    assert (run / "diagnostics.json").is_file()
     assert metrics["frame"].tolist() == test_targets.tolist()
     assert (metrics["bf_pred"] > 0).all() and (metrics["bf_true"] > 0).all()
     assert ((metrics["ssim"] > -1) & (metrics["ssim"] <= 1)).all()
@@ -221,7 +211,8 @@ def laplace_bf_float(images: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("name, column", [("table1_blur_factor.csv", "bf_pred"),
                                           ("table2_relative_blur_factor.csv", "rbf")])
-def test_tables_have_the_papers_twelve_rows_in_the_papers_order(smoke, name, column):
+def test_tables_have_the_papers_twelve_rows_in_the_papers_order(smoke, name, column,
+                                                                 test_targets):
     table = read_table(smoke, name)
     expected = packaged_paper_rows()
     assert expected[:4] == ["Backward MLAE - MSE", "Backward MLAE - MSLE",
@@ -232,7 +223,7 @@ def test_tables_have_the_papers_twelve_rows_in_the_papers_order(smoke, name, col
     assert [f"{m} MLAE - {l}" for m, l in zip(table["model"], table["loss"])] == expected
     assert np.isfinite(table["mean"]).all()
     assert np.isfinite(table["std"]).all()
-    assert (table["n"] == 5).all()
+    assert (table["n"] == len(test_targets)).all()
     assert (table["n_inf"] == 0).all() and (table["n_nan"] == 0).all()
 
 
@@ -271,10 +262,11 @@ def test_markdown_tables_show_every_row(smoke):
 
 def test_comparison_has_the_papers_numbers_exactly(smoke):
     comparison = read_table(smoke, "paper_comparison.csv")
-    paper = pd.read_csv(REFERENCE_TABLES, comment="#").set_index("paper_row")
-    assert comparison["paper_row"].tolist() == paper.index.tolist()
-    for column in ("bf_mean", "bf_std", "rbf_mean", "rbf_std"):
-        assert comparison[f"{column}_paper"].tolist() == paper[column].tolist(), column
+    assert comparison["paper_row"].tolist() == list(PRINTED_TABLES)
+    for i, column in enumerate(("bf_mean", "bf_std", "rbf_mean", "rbf_std")):
+        np.testing.assert_allclose(comparison[f"{column}_paper"],
+                                   [row[i] for row in PRINTED_TABLES.values()], rtol=5e-5,
+                                   err_msg=column)
     table1 = read_table(smoke, "table1_blur_factor.csv")
     table2 = read_table(smoke, "table2_relative_blur_factor.csv")
     np.testing.assert_allclose(comparison["bf_mean_ours"], table1["mean"], rtol=1e-9)
@@ -283,12 +275,17 @@ def test_comparison_has_the_papers_numbers_exactly(smoke):
     np.testing.assert_allclose(comparison["rbf_std_ours"], table2["std"], rtol=1e-9)
 
 
-def test_packaged_paper_tables_equal_the_reference():
-    from blurutils.study import paper_tables
+def test_packaged_paper_tables_equal_the_printed_ones():
+    """The packaged file holds the authors' spreadsheet at full precision; rounded to the
+    paper's printed digits it must give the printed tables, in the printed order."""
+    from blurutils.reference import paper_tables
 
     ours = paper_tables()
-    reference = pd.read_csv(REFERENCE_TABLES, comment="#")
-    pd.testing.assert_frame_equal(ours, reference)
+    assert ours["paper_row"].tolist() == list(PRINTED_TABLES)
+    printed = np.array(list(PRINTED_TABLES.values()))
+    np.testing.assert_allclose(ours[["bf_mean", "bf_std", "rbf_mean", "rbf_std"]].to_numpy(),
+                               printed, rtol=5e-5)
+    assert (ours["model"] + " MLAE - " + ours["loss"]).tolist() == ours["paper_row"].tolist()
 
 
 def test_verdicts_file(smoke):
@@ -300,10 +297,13 @@ def test_verdicts_file(smoke):
     assert verdicts["claim"].str.len().min() > 10
     assert verdicts["evidence"].str.len().min() > 10
     # the verdicts are those of the written tables
-    from blurutils.study import observation_verdicts
+    from blurutils.reference import observation_verdicts
 
-    again = observation_verdicts(read_table(smoke, "table1_blur_factor.csv"),
-                                 read_table(smoke, "table2_relative_blur_factor.csv"))
+    table1 = read_table(smoke, "table1_blur_factor.csv")
+    learned = {(m, l): flag == "yes"
+               for m, l, flag in zip(table1["model"], table1["loss"], table1["learned"])}
+    again = observation_verdicts(table1, read_table(smoke, "table2_relative_blur_factor.csv"),
+                                 learned=learned)
     assert again["verdict"].tolist() == verdicts["verdict"].tolist()
     assert again["verdict"].tolist() == smoke.result.verdicts["verdict"].tolist()
 
@@ -420,7 +420,7 @@ def as_table(means: dict) -> pd.DataFrame:
 
 
 def verdicts_of(bf: dict, rbf: dict) -> dict[str, str]:
-    from blurutils.study import observation_verdicts
+    from blurutils.reference import observation_verdicts
 
     table = observation_verdicts(as_table(bf), as_table(rbf))
     assert table["observation"].tolist() == OBSERVATIONS
@@ -488,7 +488,7 @@ def test_a_missing_loss_leaves_observations_needing_it_untested():
 
 
 def test_a_single_run_tests_nothing():
-    from blurutils.study import observation_verdicts
+    from blurutils.reference import observation_verdicts
 
     one = as_table({("Forward", "MSE"): 10.0})
     table = observation_verdicts(one, as_table({("Forward", "MSE"): 0.3}))
@@ -499,7 +499,7 @@ def test_a_single_run_tests_nothing():
 def test_verdicts_on_the_papers_published_numbers():
     """The paper's own Tables 1-2 support five observations; RBF-3 fails on them
     (Bi-Directional MSLE's |RBF| 0.302 is below every dense CP model's 0.43-0.46)."""
-    from blurutils.study import observation_verdicts, paper_tables
+    from blurutils.reference import observation_verdicts, paper_tables
 
     paper = paper_tables()
     table1 = paper.rename(columns={"bf_mean": "mean", "bf_std": "std"})
@@ -522,7 +522,7 @@ def metrics_frame(bf_pred, bf_true) -> pd.DataFrame:
 
 
 def test_summary_table_counts_inf_and_nan_and_never_averages_them():
-    from blurutils.study import summary_table
+    from blurutils.evaluation import summary_table
 
     metrics = {("Forward", "MSE"): metrics_frame([1.0, 2.0, np.inf, 3.0, np.nan],
                                                  [1.0, 1.0, 1.0, 1.0, 1.0])}
@@ -538,7 +538,7 @@ def test_summary_table_counts_inf_and_nan_and_never_averages_them():
 
 
 def test_summary_table_with_only_infinite_values_has_nan_mean():
-    from blurutils.study import summary_table
+    from blurutils.evaluation import summary_table
 
     table = summary_table({("Convolutional", "CP"): metrics_frame([np.inf, np.inf],
                                                                   [1.0, 2.0])}, "bf_pred")
@@ -547,7 +547,7 @@ def test_summary_table_with_only_infinite_values_has_nan_mean():
 
 
 def test_summary_table_rbf_with_a_constant_prediction():
-    from blurutils.study import summary_table
+    from blurutils.evaluation import summary_table
 
     table = summary_table({("Forward", "CP"): metrics_frame([np.inf, 2.0, 4.0],
                                                             [1.0, 1.0, 2.0])}, "rbf")
@@ -556,7 +556,7 @@ def test_summary_table_rbf_with_a_constant_prediction():
 
 
 def test_summary_table_sorts_runs_into_the_papers_order():
-    from blurutils.study import summary_table
+    from blurutils.evaluation import summary_table
 
     keys = [("Convolutional", "CP"), ("Forward", "MSLE"), ("Backward", "CP"),
             ("Forward", "MSE"), ("Bi-Directional", "MSE")]
@@ -570,7 +570,8 @@ def test_summary_table_sorts_runs_into_the_papers_order():
 
 
 def test_comparison_table_of_a_subset_uses_the_papers_rows():
-    from blurutils.study import comparison_table, summary_table
+    from blurutils.evaluation import summary_table
+    from blurutils.reference import comparison_table
 
     metrics = {("Forward", "CP"): metrics_frame([2.0, 4.0], [4.0, 4.0]),
                ("Convolutional", "MSE"): metrics_frame([100.0, 300.0], [4.0, 4.0])}
@@ -585,7 +586,7 @@ def test_comparison_table_of_a_subset_uses_the_papers_rows():
 
 
 def test_paper_row_and_run_order():
-    from blurutils.study import paper_row, run_order
+    from blurutils.catalog import paper_row, run_order
 
     assert paper_row("Bi-Directional", "CP") == "Bi-Directional MLAE - CP"
     assert run_order(["Convolutional", "Forward"], ["CP", "MSE"]) == [
@@ -623,8 +624,9 @@ def test_contrast_matched_columns_equal_an_independent_recomputation(smoke, smok
 def test_baselines_and_table3_sit_beside_the_autoencoders(smoke, smoke_frames, test_targets):
     table3 = pd.read_csv(smoke.out / "table3_blur_and_fidelity.csv")
     baselines = table3[table3["kind"].str.startswith("baseline")]
-    assert baselines["method"].tolist() == ["Copy previous", "Linear blend", "Optical flow"]
-    assert len(table3) == 12 + 3
+    assert baselines["method"].tolist() == ["Copy previous", "Linear blend", "Optical flow",
+                                            "Mean frame"]
+    assert len(table3) == 12 + 4
     # Copy previous: independently, the prediction is frame t-1 itself.
     copy = pd.read_csv(smoke.out / "baselines" / "copy_previous.csv")
     expected_bf = laplace_bf(smoke_frames[test_targets - 1])
@@ -635,3 +637,73 @@ def test_baselines_and_table3_sit_beside_the_autoencoders(smoke, smoke_frames, t
     assert row["abs_rbf_mean"] == table3["abs_rbf_mean"].min()
     assert row["psnr_mean"] < 40
     assert "table3_blur_and_fidelity.csv" in (smoke.out / "REPORT.md").read_text()
+
+
+# --------------------------------------------------------------------------- learning diagnostics
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def test_diagnostics_equal_an_independent_calculation_from_the_saved_model(
+        smoke, smoke_frames, test_targets):
+    """Load one dense run's model.keras, predict its test targets here, and recompute
+    input gain, spread and the gain over the mean frame with plain loops."""
+    import keras
+
+    from blurutils.pairs import split_targets
+    from blurutils.session import quiet_tensorflow
+
+    quiet_tensorflow()
+    run = smoke.out / "runs" / "Forward-MSE"
+    stored = json.loads((run / "diagnostics.json").read_text())
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    unit = smoke_frames.astype(np.float32) / 255.0
+    pred = model.predict(unit[test_targets - 1][..., None], verbose=0)[..., 0]
+    true = unit[test_targets]
+    own = [_psnr(p, t) for p, t in zip(pred, true)]
+    other = [_psnr(pred[i], true[j]) for i in range(len(pred)) for j in range(len(true))
+             if abs(int(test_targets[i]) - int(test_targets[j])) >= 3]
+    assert stored["psnr_own_db"] == pytest.approx(np.mean(own), abs=1e-3)
+    assert stored["psnr_other_db"] == pytest.approx(np.mean(other), abs=1e-3)
+    assert stored["input_gain_db"] == pytest.approx(np.mean(own) - np.mean(other), abs=1e-3)
+    spread = np.std(pred, axis=0).mean() / np.std(true, axis=0).mean()
+    assert stored["spread"] == pytest.approx(spread, rel=1e-3)
+    c = smoke.config
+    train = split_targets(16, test_fraction=c.test_fraction, seed=c.seed, method=c.split).train
+    mean_frame = unit[train].astype(np.float64).mean(axis=0)
+    baseline = np.mean([_psnr(mean_frame, t) for t in true])
+    assert stored["mean_frame_gain_db"] == pytest.approx(np.mean(own) - baseline, abs=1e-3)
+
+
+def test_the_smoke_runs_are_labelled_as_not_interpolating(smoke):
+    """Two epochs on six frames teach nothing: the report must say so, and the
+    verdicts must not claim anything from such runs."""
+    diagnostics = read_table(smoke, "diagnostics.csv").set_index("method")
+    runs = [m for m in diagnostics.index if " MLAE - " in m]
+    assert len(runs) == 12
+    assert (diagnostics.loc[runs, "learned"] != "yes").all()
+    assert (diagnostics.loc[runs, "input_gain_db"] < 1.0).all()
+    assert diagnostics.loc["Mean frame", "spread"] == pytest.approx(0.0, abs=1e-9)
+    verdicts = read_table(smoke, "verdicts.csv")
+    assert set(verdicts["verdict"]) == {"not meaningful"}
+    table1 = read_table(smoke, "table1_blur_factor.csv")
+    assert table1["learned"].str.startswith("does not interpolate").all()
+    report = (smoke.out / "REPORT.md").read_text(encoding="utf-8")
+    assert "12 of 12 runs do not interpolate" in report
+    assert "No test target is an input or a target of any training example." in report
+
+
+def test_verdicts_on_runs_that_learned_are_judged():
+    from blurutils.reference import observation_verdicts
+
+    bf, rbf = base_means()
+    table1, table2 = as_table(bf), as_table(rbf)
+    learned = {(m, l): True for m, l in zip(table1["model"], table1["loss"])}
+    judged = observation_verdicts(table1, table2, learned=learned)
+    assert "not meaningful" not in set(judged["verdict"])
+    learned[("Forward", "CP")] = False
+    partly = observation_verdicts(table1, table2, learned=learned).set_index("observation")
+    assert partly.loc["BF-1", "verdict"] == "not meaningful"
+    assert "Forward CP" in partly.loc["BF-1", "evidence"]
+    assert partly.loc["BF-3", "verdict"] != "not meaningful"  # conv runs only

@@ -501,3 +501,218 @@ def test_blur_aware_loss_trains_checkpoints_and_reloads(clip, tmp_path):
     np.testing.assert_array_equal(first.predictions, again.predictions)
     with pytest.raises(ConfigError, match="canonical"):
         RunConfig(**{**CONV, "loss": "mse+blur"})
+
+
+# --- the architecture is part of a run's identity --------------------------------------
+
+def test_finished_run_records_its_architecture(baseline):
+    from blurutils.models import architecture_hash, build_model
+
+    meta = json.loads((baseline.dir / "run.json").read_text())
+    built = build_model("Convolutional", conv_filters=2, frame_shape=(H, W))
+    assert meta["architecture"] == architecture_hash(built)
+    saved = keras.models.load_model(baseline.dir / "model.keras", safe_mode=True)
+    assert architecture_hash(saved) == meta["architecture"]
+
+
+def test_fingerprint_changes_when_models_py_changes(monkeypatch):
+    """Study parents never import TensorFlow, so they see an edited models.py through
+    the fingerprint (the hash of its code), not through the built model."""
+    import blurutils.models as models
+
+    before = BASE.fingerprint()
+    monkeypatch.setattr(models, "builder_source_hash", lambda: "edited")
+    assert BASE.fingerprint() != before
+
+
+def one_more_filter(monkeypatch) -> None:
+    """Edit the package's builder: every conv layer gets one more filter."""
+    import blurutils.models as models
+
+    original = models.build_model
+    monkeypatch.setattr(models, "build_model", lambda name, *, conv_filters, frame_shape:
+                        original(name, conv_filters=conv_filters + 1, frame_shape=frame_shape))
+
+
+def without_recorded_architecture(monkeypatch) -> None:
+    """Nothing in the code changes, but run.json predates the architecture hash."""
+
+
+@pytest.mark.parametrize("change", [one_more_filter, without_recorded_architecture])
+def test_a_run_of_another_architecture_is_retrained(change, baseline, clip, tmp_path,
+                                                     monkeypatch):
+    run_dir = copy_run(baseline.dir, tmp_path)
+    meta = json.loads((run_dir / "run.json").read_text())
+    if change is without_recorded_architecture:
+        del meta["architecture"]
+        (run_dir / "run.json").write_text(json.dumps(meta))
+    change(monkeypatch)
+    again = conv_run(clip, run_dir)
+    assert not any("already" in m or "resuming" in m for m in again.messages)
+    assert sum("epoch" in m and "/3" in m for m in again.messages) == 3
+    after = json.loads((run_dir / "run.json").read_text())
+    assert after["status"] == "done" and after["fingerprint"] == meta["fingerprint"]
+    from blurutils.models import architecture_hash
+
+    trained = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    assert after["architecture"] == architecture_hash(trained)
+    if change is one_more_filter:
+        assert after["architecture"] != meta["architecture"]
+        assert trained.layers[1].filters == CONV["conv_filters"] + 1
+        assert again.history != baseline.history
+    else:
+        assert again.history == baseline.history  # same seed, same architecture
+    reused = conv_run(clip, run_dir)                 # and now it is reused
+    assert len(reused.messages) == 1 and "already trained" in reused.messages[0]
+
+
+# --- a model built by the user ---------------------------------------------------------
+
+TINY = (8, 16)
+TINY_CONFIG = dict(model="Forward", loss="MSE", epochs=3, batch_size=4, seed=0,
+                   jit_compile=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(clip) -> np.ndarray:
+    """The clip's frames shrunk to 8x16: a user-built model trains in a blink."""
+    import cv2
+
+    return np.stack([cv2.resize(f, TINY[::-1], interpolation=cv2.INTER_AREA) for f in clip])
+
+
+def user_mlae(units: int = 6) -> keras.Model:
+    """A Forward MLAE as a student writes it: keras.Input, Dense layers, default names."""
+    from keras import layers
+
+    inputs = keras.Input((*TINY, 1))
+    x = layers.Flatten()(inputs)
+    x = layers.Dense(units, activation="relu")(x)
+    x = layers.Dense(TINY[0] * TINY[1], activation="sigmoid")(x)
+    return keras.Model(inputs, layers.Reshape((*TINY, 1))(x))
+
+
+def user_run(tiny_clip, run_dir: Path, model: keras.Model, **changes) -> Run:
+    messages: list[str] = []
+    train_ex, test_ex = conv_data()
+    trained = train_run(RunConfig(**{**TINY_CONFIG, **changes}), tiny_clip, train_ex, test_ex,
+                        run_dir, model=model, report=messages.append)
+    return Run(Path(run_dir), (Path(run_dir) / "history.csv").read_bytes(),
+               predict(trained, tiny_clip, test_ex), messages)
+
+
+@pytest.fixture(scope="module")
+def user_baseline(tiny_clip, tmp_path_factory) -> Run:
+    return user_run(tiny_clip, tmp_path_factory.mktemp("user") / "Forward-MSE", user_mlae())
+
+
+def test_user_built_model_trains_with_the_run_machinery(user_baseline):
+    from blurutils.models import architecture_hash
+
+    meta = json.loads((user_baseline.dir / "run.json").read_text())
+    assert meta["status"] == "done"
+    assert meta["architecture"] == architecture_hash(user_mlae())
+    assert [int(r[0]) for r in history_rows(user_baseline.dir)] == [1, 2, 3]
+    assert sum("epoch" in m for m in user_baseline.messages) == 3
+    assert user_baseline.predictions.shape == (len(CONV_TEST), *TINY)
+    trained = keras.models.load_model(user_baseline.dir / "model.keras", safe_mode=True)
+    assert [layer.units for layer in trained.layers if isinstance(layer, keras.layers.Dense)] \
+        == [6, TINY[0] * TINY[1]]
+    assert leftovers(user_baseline.dir) == []
+
+
+def test_user_built_model_is_left_untouched_and_seeded(user_baseline, tiny_clip, tmp_path):
+    """Its weights are drawn again from the seed: the same architecture built with other
+    initial weights trains to the same result, and the model passed in is not trained."""
+    model = user_mlae()
+    before = [w.copy() for w in model.get_weights()]
+    again = user_run(tiny_clip, tmp_path / "run", model)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert getattr(model, "optimizer", None) is None
+    assert again.history == user_baseline.history
+    assert np.array_equal(again.predictions, user_baseline.predictions)
+    other_seed = user_run(tiny_clip, tmp_path / "seed1", user_mlae(), seed=1)
+    assert other_seed.history != user_baseline.history
+
+
+def test_user_built_model_is_reused_only_with_the_same_architecture(user_baseline, tiny_clip,
+                                                                   tmp_path):
+    run_dir = copy_run(user_baseline.dir, tmp_path)
+    same = user_run(tiny_clip, run_dir, user_mlae())
+    assert len(same.messages) == 1 and "already trained" in same.messages[0]
+    assert np.array_equal(same.predictions, user_baseline.predictions)
+    wider = user_run(tiny_clip, run_dir, user_mlae(units=7))
+    assert not any("already" in m for m in wider.messages)
+    assert sum("epoch" in m for m in wider.messages) == 3
+    trained = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    assert trained.layers[2].units == 7
+
+
+def test_user_built_copy_of_the_package_model_trains_identically(baseline, clip, tmp_path):
+    """A student's Convolutional autoencoder, layer for layer the package's (other
+    names), gives the package's run exactly: same seed, same weights, same result."""
+    from keras import layers
+
+    f = CONV["conv_filters"]
+    inputs = keras.Input((H, W, 1))
+    x = layers.Conv2D(f, 3, activation="relu", padding="same")(inputs)
+    x = layers.MaxPooling2D(2, padding="same")(x)
+    x = layers.Conv2D(f, 3, activation="relu", padding="same")(x)
+    x = layers.MaxPooling2D(2, padding="same")(x)
+    x = layers.Conv2D(f, 3, activation="relu", padding="same")(x)
+    x = layers.UpSampling2D(2)(x)
+    x = layers.Conv2D(f, 3, activation="relu", padding="same")(x)
+    x = layers.UpSampling2D(2)(x)
+    outputs = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(x)
+    messages: list[str] = []
+    trained = train_run(RunConfig(**CONV), clip, *conv_data(), tmp_path / "run",
+                        model=keras.Model(inputs, outputs), report=messages.append)
+    assert (tmp_path / "run" / "history.csv").read_bytes() == baseline.history
+    assert np.array_equal(predict(trained, clip, conv_data()[1]), baseline.predictions)
+
+
+def test_interrupted_user_built_run_resumes_to_the_same_result(user_baseline, tiny_clip,
+                                                               tmp_path, monkeypatch):
+    original = training._keras_callbacks
+
+    def interrupting_callbacks():
+        EpochCheckpoint, EpochLog = original()
+
+        class InterruptAfterFirstEpoch(EpochCheckpoint):
+            def on_epoch_end(self, epoch, logs=None):
+                super().on_epoch_end(epoch, logs)
+                if epoch == 0:
+                    raise Interrupted("simulated Ctrl-C after epoch 1")
+
+        return InterruptAfterFirstEpoch, EpochLog
+
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as mp:
+        mp.setattr(training, "_keras_callbacks", interrupting_callbacks)
+        with pytest.raises(Interrupted):
+            user_run(tiny_clip, run_dir, user_mlae(), checkpoint_interval_s=0)
+    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
+    resumed = user_run(tiny_clip, run_dir, user_mlae())
+    assert "resuming after epoch 1" in resumed.messages[0]
+    assert resumed.history == user_baseline.history
+    assert np.array_equal(resumed.predictions, user_baseline.predictions)
+    assert leftovers(run_dir) == []
+
+
+@pytest.mark.parametrize("config, bad, match", [
+    (TINY_CONFIG, lambda: "not a model", "keras.Model"),
+    ({**TINY_CONFIG, "model": "Bi-Directional"}, user_mlae, r"\(8, 16, 2\)"),
+    (TINY_CONFIG, lambda: build_model_on((16, 8)), r"\(8, 16, 1\)")],
+    ids=["not a model", "one input frame for two", "frames of another size"])
+def test_user_built_model_that_does_not_fit_is_a_config_error(config, bad, match, tiny_clip,
+                                                              tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        train_run(RunConfig(**config), tiny_clip, *conv_data(), tmp_path / "run",
+                  model=bad(), report=lambda line: None)
+    assert not (tmp_path / "run").exists()
+
+
+def build_model_on(frame_shape) -> keras.Model:
+    from blurutils.models import build_model
+
+    return build_model("Forward", frame_shape=frame_shape)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from blurutils import viz  # noqa: E402
+from blurutils import session, viz  # noqa: E402
 from blurutils.metrics import blur_factor, relative_blur_factor  # noqa: E402
 from blurutils.pairs import examples_for  # noqa: E402
 
@@ -76,7 +76,7 @@ def test_show_split_counts_roles() -> None:
 
 
 def test_model_table_sums_to_the_parameter_count() -> None:
-    from blurutils.training import quiet_tensorflow
+    from blurutils.session import quiet_tensorflow
 
     quiet_tensorflow()
     from blurutils.models import build_conv_autoencoder
@@ -179,7 +179,7 @@ def test_format_bf_and_report_filter() -> None:
     assert viz.format_bf(math.inf) == "inf"
     assert viz.format_bf(52.714) == "52.7"
     lines: list[str] = []
-    keep = viz.last_epoch_only(10, lines.append)
+    keep = session.last_epoch_only(10, lines.append)
     for line in ["132 frames of sample", "Forward-MSE            epoch  9/10  loss 1",
                  "Forward-MSE            epoch 10/10  loss 1", "Conv-CP already done"]:
         keep(line)
@@ -191,16 +191,16 @@ def test_display_path_hides_machine_folders(tmp_path, monkeypatch) -> None:
     from blurutils.paths import REPO_DIR
 
     monkeypatch.setenv("BLURUTILS_RESULTS_DIR", str(tmp_path / "res"))
-    assert viz.display_path(tmp_path / "res" / "notebooks" / "x") == "results/notebooks/x"
-    assert viz.display_path(REPO_DIR / "notebooks" / "a.ipynb") == "notebooks/a.ipynb"
-    assert viz.display_path(tmp_path / "elsewhere" / "clip.mp4") == "clip.mp4"
+    assert session.display_path(tmp_path / "res" / "notebooks" / "x") == "results/notebooks/x"
+    assert session.display_path(REPO_DIR / "notebooks" / "a.ipynb") == "notebooks/a.ipynb"
+    assert session.display_path(tmp_path / "elsewhere" / "clip.mp4") == "clip.mp4"
 
 
 # --------------------------------------------------------------------------- beyond the paper
 
 def test_trained_runs_only_keeps_headers_and_last_epochs() -> None:
     lines: list[str] = []
-    report = viz.trained_runs_only(2, lines.append)
+    report = session.trained_runs_only(2, lines.append)
     for line in ["— audit variant all on: quirks on: pairs",
                  "16 frames of sample: 5 training and 3 test pairs",
                  "Convolutional-MSE      epoch  1/2  loss 0.05",

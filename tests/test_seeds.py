@@ -1,0 +1,139 @@
+"""Several training seeds: parsing ``--seeds``, tables with intervals over seeds, verdicts
+as rates and paired tests — on hand-made numbers, then once end to end."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from blurutils.config import make_config, parse_seeds
+from blurutils.errors import ConfigError
+from blurutils.seeds import over_seeds, paired_tests, seed_folder, verdict_rates
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("text, seeds", [("0-4", [0, 1, 2, 3, 4]), ("0,3,7", [0, 3, 7]),
+                                         (" 2 - 3 ", [2, 3]), ([5, 1, 5], [5, 1]), (7, [7]),
+                                         ("4", [4]), (["1", 2], [1, 2])])
+def test_seeds_parse(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("bad, word", [("3-1", "ends before"), ("0-1000", "at most"),
+                                       ("a,b", "not a whole number"), ("-1", "not a whole"),
+                                       ([2**32], "outside"), (True, "expected"),
+                                       ("", "not a whole"), (1.5, "expected")])
+def test_bad_seeds_are_one_line_config_errors(bad, word):
+    with pytest.raises(ConfigError, match=word) as info:
+        parse_seeds(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_config_holds_seeds_and_yaml_reads_them_back(tmp_path):
+    from blurutils.config import dump_config, load_config
+
+    config = make_config("smoke", seeds="0-2", out=str(tmp_path))
+    assert config.seeds == [0, 1, 2]
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(config))
+    assert load_config(path).seeds == [0, 1, 2]
+    assert make_config("smoke").seeds == []
+
+
+def _table(means: dict[str, float], learned: str = "yes") -> pd.DataFrame:
+    rows = [dict(paper_row=f"{m} MLAE - {l}", model=m, loss=l, mean=v, learned=learned)
+            for (m, l), v in ((tuple(k.split("/")), v) for k, v in means.items())]
+    return pd.DataFrame(rows)
+
+
+def test_over_seeds_is_a_t_interval_of_the_per_seed_means():
+    tables = {0: _table({"Forward/MSE": 10.0}), 1: _table({"Forward/MSE": 12.0}),
+              2: _table({"Forward/MSE": 14.0}, learned="does not interpolate")}
+    row = over_seeds(tables).iloc[0]
+    # t(0.975, 2) = 4.302652729911275; s = 2; half-width = t * s / sqrt(3)
+    half = 4.302652729911275 * 2.0 / math.sqrt(3)
+    assert row["mean"] == pytest.approx(12.0)
+    assert row["ci_low"] == pytest.approx(12.0 - half)
+    assert row["ci_high"] == pytest.approx(12.0 + half)
+    assert row["n_seeds"] == 3 and row["interpolates_in"] == "2 of 3"
+    assert (row["seed_0"], row["seed_2"]) == (10.0, 14.0)
+
+
+def test_one_seed_has_no_interval():
+    row = over_seeds({0: _table({"Forward/MSE": 10.0})}).iloc[0]
+    assert row["mean"] == 10.0 and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+
+
+def test_verdict_rates_count_the_seeds():
+    def v(*verdicts):
+        return pd.DataFrame(dict(observation=["BF-1", "BF-2"], claim=["a", "b"],
+                                 verdict=list(verdicts)))
+
+    rates = verdict_rates({0: v("holds", "holds"), 1: v("does not hold", "holds"),
+                           3: v("holds", "not meaningful")}).set_index("observation")
+    assert rates.loc["BF-1", "verdict"].startswith("holds in 2 of 3 seeds")
+    assert rates.loc["BF-1", "holds"] == 2 and rates.loc["BF-2", "holds"] == 2
+    assert "1 not meaningful" in rates.loc["BF-2", "verdict"]
+    assert rates.loc["BF-1", "seed_3"] == "holds"
+
+
+def test_paired_tests_compare_the_runs_an_observation_compares():
+    rng = np.random.default_rng(0)
+    frames = np.arange(30)
+
+    def metrics(shift: float) -> pd.DataFrame:
+        bf = 10 + rng.normal(0, 0.1, 30)
+        return pd.DataFrame(dict(frame=frames, bf_pred=bf + shift, rbf=rng.normal(0, 1, 30)))
+
+    runs = {("Forward", "CP"): metrics(-1.0), ("Forward", "MSE"): metrics(0.0),
+            ("Forward", "MSLE"): metrics(0.0)}
+    table = paired_tests({0: runs})
+    bf1 = table[table["observation"] == "BF-1"].set_index("run_b")
+    assert set(bf1.index) == {"Forward MLAE - MSE", "Forward MLAE - MSLE"}
+    assert (bf1["a_lower_in"] == 1.0).all()        # CP lower on every frame
+    assert (bf1["pvalue"] < 1e-4).all() and (bf1["n"] == 30).all()
+    assert (bf1["median_difference"] < 0).all()
+    assert set(table["observation"]) == {"BF-1", "RBF-3"}  # no conv runs: no BF-3
+
+
+def test_seed_folders():
+    assert seed_folder("out", 3) == Path("out") / "seeds" / "seed-3"
+
+
+@pytest.mark.slow
+def test_reproduce_with_two_seeds_end_to_end(tmp_path):
+    """Two seeds of a 2-run smoke study: per-seed folders, tables over seeds, rates; a
+    third seed added later trains only that seed."""
+    env = dict(os.environ, BLURUTILS_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "blurutils", "reproduce", "--profile", "smoke",
+               "--models", "Forward", "--losses", "MSE,CP", "--out", str(tmp_path / "out")]
+    done = subprocess.run(command + ["--seeds", "0-1"], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "out"
+    for seed in (0, 1):
+        assert (seed_folder(out, seed) / "REPORT.md").is_file()
+    table1 = pd.read_csv(out / "table1_blur_factor.csv")
+    assert table1["paper_row"].tolist() == ["Forward MLAE - MSE", "Forward MLAE - CP"]
+    assert (table1["n_seeds"] == 2).all()
+    for _, row in table1.iterrows():
+        assert row["mean"] == pytest.approx((row["seed_0"] + row["seed_1"]) / 2)
+        assert row["ci_low"] < row["mean"] < row["ci_high"]
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    assert verdicts["verdict"].str.contains("of 2 seeds").all()
+    report = (out / "REPORT.md").read_text(encoding="utf-8")
+    assert "2 seeds" in report and "seeds/seed-1/REPORT.md" in report
+    again = subprocess.run(command + ["--seeds", "0,1,2"], env=env, capture_output=True,
+                           text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    trained = [line for line in again.stdout.splitlines() if "epoch  2/2" in line]
+    assert len(trained) == 2  # seed 2's two runs; seeds 0 and 1 are reused
+    assert (pd.read_csv(out / "table1_blur_factor.csv")["n_seeds"] == 3).all()
