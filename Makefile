@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= standard
 OUT    ?= results
 
-.PHONY: reproduce study audit test test-fast lab notebooks bench clean-results
+.PHONY: reproduce study audit audit-full demo reference test test-fast lab notebooks bench clean-results
 
 # (Re)install when the dependency lists change; creates .venv if missing.
 $(STAMP): requirements.txt pyproject.toml
@@ -18,15 +18,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-reproduce: $(STAMP)   ## the study, then the audit of the authors' code -> results/
-	$(PY) -m blurutils reproduce --profile $(PROFILE) --out $(OUT)
-	$(PY) -m blurutils audit --profile $(PROFILE) --out $(OUT)
-
-study: $(STAMP)       ## the study as the paper describes it (12 runs) -> results/REPORT.md
+reproduce: $(STAMP)   ## the study at the standard scale (12 runs, every model learns) -> results/
 	$(PY) -m blurutils reproduce --profile $(PROFILE) --out $(OUT)
 
-audit: $(STAMP)       ## the authors' six quirks: all on, each off, all off -> results/audit.md
+study: reproduce      ## (the same)
+
+audit: $(STAMP)       ## the audit's core variants (all quirks on, steps matched; all off = the study)
+	$(PY) -m blurutils audit --core --profile $(PROFILE) --out $(OUT)
+
+audit-full: $(STAMP)  ## every audit variant: all on, each quirk alone off, all off, steps matched
 	$(PY) -m blurutils audit --profile $(PROFILE) --out $(OUT)
+
+demo: $(STAMP)        ## the whole study on the bundled 132-frame clip (minutes; the dense models do not learn)
+	$(PY) -m blurutils reproduce --profile demo --out $(OUT)/demo
+
+reference: $(STAMP)   ## rebuild reference_results/standard/ (the committed results, no models)
+	$(PY) -m blurutils reproduce --config reference_results/standard.yaml --out reference_results/standard
 
 test: $(STAMP)        ## the whole test suite, on every core (tiers: make test-fast, or pytest -m ...)
 	$(PY) -m pytest -n auto --dist loadscope
@@ -44,10 +51,11 @@ lab: $(STAMP)         ## JupyterLab on the notebooks (with --allow-root when run
 	@$(if $(LAB_ROOT),echo "$(LAB_ROOT_NOTE)")
 	$(VENV)/bin/jupyter lab $(LAB_ROOT) notebooks/
 
-notebooks: $(STAMP)   ## re-execute the notebooks in place (their stored outputs)
+notebooks: $(STAMP)   ## re-execute the notebooks in place (their stored outputs), solutions hidden
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800 \
 		notebooks/[0-9][0-9]_*.ipynb
+	$(PY) notebooks/clean_solutions.py   # solutions: collapsed, no outputs
 
 bench: $(STAMP)       ## benchmarks -> docs/BENCHMARKS.md (about 25 minutes on 2 cores)
 	$(PY) benchmarks/bench.py

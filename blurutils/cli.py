@@ -136,13 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="run the study (12 runs) and write tables, "
                                          "figures and REPORT.md")
     add_study_options(p)
+    _add_dask_options(p)
     p.add_argument("--compat", default=None,
                    help="reproduce the authors' code: fillnet (all six quirks), or some of "
                         "pairs,backward,bidirectional,reshape,conv_loss,conv_frames "
                         "(letters a-f also work); default: the paper's text")
     p = sub.add_parser("audit", help="run the study with the authors' quirks all on, each "
-                                     "alone off and all off; write audit.csv/.md")
+                                     "alone off, all off, and all on with the optimizer "
+                                     "steps matched; write audit.csv/.md")
     add_study_options(p)
+    _add_dask_options(p)
+    p.add_argument("--core", action="store_true",
+                   help="only the variants the conclusions rest on: all on, all off, "
+                        "steps matched")
     p = sub.add_parser("interpolate", help="double a clip's frame rate with a trained "
                                            "Bi-Directional model or a baseline; writes "
                                            "MP4, GIF and a side-by-side strip")
@@ -317,6 +323,26 @@ def cmd_blur(args: argparse.Namespace) -> None:
               f"{local.shape[-2:]}; median over tiles {summarize(local)['median']:.4g}")
 
 
+def _add_dask_options(p: argparse.ArgumentParser) -> None:
+    """``--dask-workers`` / ``--dask-scheduler``: train the runs on a Dask cluster
+    (docs/cluster.md); without them nothing changes and Dask is not imported."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--dask-workers", type=_positive_int, default=None, metavar="N",
+                       help="train the runs on a local Dask cluster of N worker processes")
+    group.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                       help="train the runs on a running Dask cluster, e.g. tcp://host:8786 "
+                            "(see docs/cluster.md)")
+
+
+def _dask_executor(args: argparse.Namespace):
+    """The Dask executor the options ask for (checked now, started later), or None."""
+    if args.dask_workers is None and args.dask_scheduler is None:
+        return None
+    from .cluster import executor_from_options
+
+    return executor_from_options(args.dask_workers, args.dask_scheduler)
+
+
 def _study_config(args: argparse.Namespace, **extra):
     from .config import DEFAULT_PROFILE, load_config, make_config
 
@@ -344,16 +370,19 @@ def _results_folder(config) -> Iterator[None]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
+    from .report import write_run_info
     from .study import run_study
 
     config = _study_config(args, compat=args.compat)
+    executor = _dask_executor(args)
     print(f"blurutils reproduce: profile {config.profile}, source {redact(config.source)}, "
           f"{len(config.models)} models x {len(config.losses)} losses -> {config.out}/",
           flush=True)
     if config.seeds:
-        return _reproduce_seeds(config)
-    with _results_folder(config):
-        result = run_study(config, report=lambda line: print(redact(line), flush=True))
+        return _reproduce_seeds(config, executor)
+    with _results_folder(config), executor or contextlib.nullcontext():
+        result = run_study(config, report=lambda line: print(redact(line), flush=True),
+                           executor=executor)
     columns = ["paper_row", "mean", "ci_low", "ci_high", "median", "n_inf", "learned"]
     print("\nTable 1: Blur Factor of the test predictions")
     print(result.table1[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -362,17 +391,19 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     print("\nThe paper's observations on these numbers:")
     for row in result.verdicts.itertuples():
         print(f"  {row.observation:<6} {row.verdict:<14} {row.claim}")
+    write_run_info(result.out, result.seconds, redact("reproduce " + " ".join(sys.argv[2:])))
     print(f"\nDone in {result.seconds:.0f} s. Report: {result.files['report']}")
     print(f"Tables, figures and per-run files are in {result.out}/")
 
 
-def _reproduce_seeds(config) -> None:
+def _reproduce_seeds(config, executor=None) -> None:
     from .seeds import run_seeds
 
     print(f"{len(config.seeds)} seeds: {', '.join(map(str, config.seeds))}", flush=True)
-    with _results_folder(config):
+    with _results_folder(config), executor or contextlib.nullcontext():
         result = run_seeds(config, config.seeds,
-                           report=lambda line: print(redact(line), flush=True))
+                           report=lambda line: print(redact(line), flush=True),
+                           executor=executor)
     columns = ["paper_row", "mean", "ci_low", "ci_high", "n_seeds", "interpolates_in"]
     fmt = lambda v: f"{v:.4g}"  # noqa: E731
     print("\nTable 1: Blur Factor, mean over seeds with a 95% interval")
@@ -382,6 +413,9 @@ def _reproduce_seeds(config) -> None:
     print("\nThe paper's observations over seeds:")
     for row in result.verdicts.itertuples():
         print(f"  {row.observation:<6} {row.verdict:<40} {row.claim}")
+    from .report import write_run_info
+
+    write_run_info(result.out, result.seconds, redact("reproduce " + " ".join(sys.argv[2:])))
     print(f"\nDone in {result.seconds:.0f} s. Report: {result.files['report']}")
 
 
@@ -468,11 +502,16 @@ def cmd_audit(args: argparse.Namespace) -> None:
     if config.compat:
         raise ConfigError("audit: the config sets compat; the audit chooses the quirks itself "
                           "(remove compat from the config)")
-    print(f"blurutils audit: profile {config.profile}, source {redact(config.source)}: 8 "
-          f"variants of {len(config.models)} models x {len(config.losses)} losses -> "
-          f"{config.out}/", flush=True)
-    with _results_folder(config):
-        result = run_audit(config, report=lambda line: print(redact(line), flush=True))
+    from .audit import audit_variants
+
+    n_variants = len(audit_variants(args.core))
+    print(f"blurutils audit: profile {config.profile}, source {redact(config.source)}: "
+          f"{n_variants} variants of {len(config.models)} models x {len(config.losses)} "
+          f"losses -> {config.out}/", flush=True)
+    executor = _dask_executor(args)
+    with _results_folder(config), executor or contextlib.nullcontext():
+        result = run_audit(config, report=lambda line: print(redact(line), flush=True),
+                           core_only=args.core, executor=executor)
     print("\nDoes each of the paper's findings survive once the quirks are removed?")
     for row in result.findings.itertuples():
         print(f"  {row.observation:<6} survives: {row.survives:<10} {row.verdict}")

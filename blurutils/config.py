@@ -7,7 +7,7 @@ Profiles (every field can still be overridden):
 * ``demo``     – minutes: the whole bundled sample clip (132 frames), all 12 runs at the
   paper's hyperparameters.  Too little data for the dense models: ~14 Adam steps each,
   so they predict about the mean frame (the learning diagnostics say so).
-* ``standard`` – the default of ``reproduce``: 3,000 frames of the synthetic clip at the
+* ``standard`` – the default of ``reproduce``: 5,000 frames of the synthetic clip at the
   paper's hyperparameters, a few hundred Adam steps per dense model — the smallest
   offline scale at which every model learns to interpolate.
 * ``paper``    – the paper's scale: 12,000 frames, 10 epochs; for a long CPU run or a
@@ -136,7 +136,7 @@ def _short(value: Any, limit: int = 80) -> str:
 
 #: Frames of the ``standard`` profile: enough synthetic frames for every model to get
 #: a few hundred Adam steps at the paper's batch size (docs/BENCHMARKS.md has its time).
-STANDARD_FRAMES = 3000
+STANDARD_FRAMES = 5000
 #: The profile of ``reproduce`` and ``make_config`` when none is named.
 DEFAULT_PROFILE = "standard"
 PROFILES: dict[str, dict[str, Any]] = {

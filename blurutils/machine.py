@@ -57,3 +57,25 @@ def describe_layout(layout: str, limit_gb: float | None = None) -> str:
                 "with the paper's). Set FRAME_LAYOUT = 'paper' on a larger machine.")
     return (f"Frames are the paper's 100x200 (this machine allows at least "
             f"{PAPER_LAYOUT_NEEDS_GB:.0f} GB).")
+
+
+def describe_machine() -> dict[str, object]:
+    """What a measured time was measured on: CPU model and count, memory, platform."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        memory = round(pages * size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "memory_gib": memory,
+            "platform": platform.platform(), "python": platform.python_version()}

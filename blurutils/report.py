@@ -181,3 +181,28 @@ def _measure_lines(result: StudyResult) -> list[str]:
             "`per_frame_metrics.csv`). A finding that holds under one measure only is a "
             "finding about that measure.", "",
             markdown_table(result.measure_verdicts)]
+
+
+def write_run_info(out: Path, seconds: float, command: str) -> Path:
+    """``run_info.json``: how long the command took, on what machine, from which commit
+    (kept apart from the tables so that those stay byte-identical on reruns)."""
+    import datetime
+    import json
+    import subprocess
+
+    from . import __version__
+    from .machine import describe_machine
+
+    commit = None
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, timeout=10)
+        commit = done.stdout.strip() if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    info = {"command": command, "seconds": round(seconds, 1),
+            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": describe_machine(), "blurutils": __version__, "commit": commit}
+    path = out / "run_info.json"
+    write_text_atomic(path, json.dumps(info, indent=1) + "\n")
+    return path

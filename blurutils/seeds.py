@@ -51,7 +51,7 @@ class SeedsResult:
 
 
 def run_seeds(config: StudyConfig, seeds: list[int], *,
-              report: Callable[[str], None] = print) -> SeedsResult:
+              report: Callable[[str], None] = print, executor=None) -> SeedsResult:
     """Run (or resume) the study once per seed, then write the tables over seeds."""
     from .study import run_study
 
@@ -63,7 +63,7 @@ def run_seeds(config: StudyConfig, seeds: list[int], *,
                f"{seed_folder(out, seed).relative_to(out)}/")
         per_seed[seed] = run_study(dataclasses.replace(config, seed=seed, seeds=[],
                                                        out=str(seed_folder(out, seed))),
-                                   report=report)
+                                   report=report, executor=executor)
     result = SeedsResult(
         config=config, seeds=list(seeds), out=out, per_seed=per_seed,
         table1=over_seeds({s: r.table1 for s, r in per_seed.items()}),

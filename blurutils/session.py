@@ -112,3 +112,27 @@ def trained_runs_only(epochs: int, report: Callable[[str], None] = print
         last(line)
 
     return keep
+
+
+class StoppedByUser(Exception):
+    """A notebook cell stopped with Ctrl-C / *Interrupt*: IPython shows its message as one
+    line (``_render_traceback_``) instead of a traceback, and *Run All* stops here."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
+class one_line_interrupt:
+    """Context manager for a long notebook cell: an interrupt inside it is re-raised as
+    :class:`StoppedByUser` with ``message`` (one line; finished work is kept)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __enter__(self) -> "one_line_interrupt":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            raise StoppedByUser(self.message) from None
+        return False

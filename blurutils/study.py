@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -142,6 +142,12 @@ def _stored_metrics(job: RunJob) -> dict[bool, pd.DataFrame] | None:
     return None if any(df is None for df in stored.values()) else stored
 
 
+def run_is_finished(job: RunJob) -> bool:
+    """Whether ``job``'s run is finished with readable results (nothing to train or
+    measure): the check every rerun makes, and a cluster worker makes before training."""
+    return _stored_metrics(job) is not None
+
+
 def plan_runs(config: StudyConfig, n_frames: int, split,
               fingerprint: Callable[[str], str]) -> list[tuple[str, str, RunJob]]:
     """(model, loss, job) for every run of ``config``, in the paper's order.
@@ -204,21 +210,33 @@ class CollectedRuns:
     run_dirs: dict[tuple[str, str], Path] = field(default_factory=dict)
 
 
+class RunExecutor(Protocol):
+    """Trains runs somewhere else (e.g. :class:`blurutils.cluster.DaskExecutor`): each
+    job through :func:`execute_run` in a process of its own; returns when all are done,
+    raises if one failed.  Results land in each job's ``run_dir``, as in one process."""
+
+    def run(self, jobs: list["RunJob"], *, report: Callable[[str], None]) -> None: ...
+
+
 def collect_runs(config: StudyConfig, *, report: Callable[[str], None] = print,
-                 on_ready: Callable[[], None] | None = None):
+                 on_ready: Callable[[], None] | None = None,
+                 executor: RunExecutor | None = None):
     """Train and measure every run of ``config`` not finished yet; reuse the rest.
 
     Returns :class:`CollectedRuns`.  Each run trains in a fresh
     process unless ``config.isolate_runs`` is off (see :mod:`blurutils.isolation`).
-    ``on_ready`` is called once the frames and split are known to be usable.
+    ``on_ready`` is called once the frames and split are known to be usable.  With an
+    ``executor``, the runs not finished yet are handed to it first (all at once, so a
+    cluster trains them in parallel); the rest is as without.
     """
     out = prepare_results_folder(config.out)
     with results_lock(out):
-        return _collect_runs(config, out, report, on_ready)
+        return _collect_runs(config, out, report, on_ready, executor)
 
 
 def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
-                  on_ready: Callable[[], None] | None) -> "CollectedRuns":
+                  on_ready: Callable[[], None] | None,
+                  executor: RunExecutor | None = None) -> "CollectedRuns":
     from .compat import measures_reshaped
     from .isolation import run_in_child
     from .models import model_spec
@@ -245,6 +263,11 @@ def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
               else f"({config.split} split, seed {config.seed})"))
 
     runs = CollectedRuns(frames, split)
+    handed: set[Path] = set()
+    if executor is not None:
+        pending = [job for _, _, job in jobs if not run_is_finished(job)]
+        executor.run(pending, report=report)
+        handed = {job.run_dir for job in pending}
     for model_name, loss, job in jobs:
         stored = _stored_metrics(job)
         if stored is None:
@@ -257,7 +280,7 @@ def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
             if stored is None:
                 raise ConfigError(f"{job.run_dir}: the run finished but its results are "
                                   "missing or unreadable")
-        else:
+        elif job.run_dir not in handed:
             report(f"{job.run.name:<22} already done; reusing its results")
         reshaped = measures_reshaped(model_spec(model_name).kind, config.compat)
         # Tables come from the stored (rounded) values, as on every later rerun.
@@ -272,17 +295,21 @@ def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
     return runs
 
 
-def run_study(config: StudyConfig, *, report: Callable[[str], None] = print) -> StudyResult:
-    """Run (or resume, or just reload) the whole study and write every output."""
+def run_study(config: StudyConfig, *, report: Callable[[str], None] = print,
+              executor: RunExecutor | None = None) -> StudyResult:
+    """Run (or resume, or just reload) the whole study and write every output.
+
+    ``executor``: where the runs train (default: one worker process at a time here).
+    """
 
     started = time.perf_counter()
     out = prepare_results_folder(config.out)
     with results_lock(out):
-        return _run_study(config, out, report, started)
+        return _run_study(config, out, report, started, executor)
 
 
 def _run_study(config: StudyConfig, out: Path, report: Callable[[str], None],
-               started: float) -> StudyResult:
+               started: float, executor: RunExecutor | None) -> StudyResult:
     from .compat import describe
     from .pairs import DIRECTION_OFFSETS, examples_at, leaked_test_targets
 
@@ -291,7 +318,7 @@ def _run_study(config: StudyConfig, out: Path, report: Callable[[str], None],
     # config.yaml only once frames and split are usable: a study that fails on its
     # input must not overwrite the config that describes the results already in ``out``.
     runs = collect_runs(
-        config, report=report,
+        config, report=report, executor=executor,
         on_ready=lambda: write_text_atomic(out / "config.yaml", dump_config(config)))
     frames, split, metrics = runs.frames, runs.split, runs.metrics
     # Baselines interpolate: the targets with both neighbours among the test set.
@@ -339,3 +366,27 @@ def release_memory() -> None:
 
     keras.backend.clear_session(free_memory=True)
     gc.collect()
+
+
+def unfinished_runs(config: StudyConfig) -> list[str]:
+    """Names of the runs of ``config`` that :func:`run_study` would train: not finished,
+    or finished with another configuration.  Empty when every run can be reused.
+
+    Loads the frames (cached) but trains and imports nothing heavy; a notebook calls it
+    to say in one line what is missing before starting minutes of training.
+    """
+    from .training import data_fingerprint
+
+    frames = FrameRequest.of(config).load()
+    split = study_split(config, len(frames))
+    fingerprints: dict[str, str] = {}
+
+    def fingerprint(layout: str) -> str:
+        if layout not in fingerprints:
+            array = frames if layout == config.frame_layout \
+                else FrameRequest.of(config, layout).load()
+            fingerprints[layout] = data_fingerprint(array, split.train, split.test)
+        return fingerprints[layout]
+
+    return [job.run.name for _, _, job in plan_runs(config, len(frames), split, fingerprint)
+            if not run_is_finished(job)]

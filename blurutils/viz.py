@@ -9,7 +9,7 @@ script saves it with :func:`save_figure`.  :func:`setup_matplotlib` is the one p
 where the backend and the seaborn theme are chosen.
 
 Introduced in ``notebooks/00_overview`` (``show_frames``), ``02_preprocess_frames``
-(``show_split``), ``03``-``06`` (``model_table``, ``show_history``,
+(``show_split``), ``03``-``06`` (``show_architecture``, ``model_table``, ``show_history``,
 ``show_predictions``), ``07_train_all_models`` (``figure2_training_loss``),
 ``08_blur_analysis`` (``show_laplacians``, ``show_blur_map``, ``show_test_frame``,
 ``frame_browser``, ``figure3_blur_factor``, ``figure4_relative_blur_factor``) and
@@ -197,13 +197,106 @@ def show_split(n_frames: int, train: np.ndarray, test: np.ndarray) -> "Figure":
         ax.bar(idx, np.ones(len(idx)), width=1.0, color=colour, label=f"{label} ({len(idx)})")
     ax.set_xlim(-0.5, n_frames - 0.5)
     ax.set_yticks([])
-    ax.set_xlabel("frame index")
-    ax.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, 1.55), frameon=False, fontsize=9)
+    ax.set_xlabel("frame number")
+    # Above the axes, clear of the bars (every bar reaches the top of the axes).
+    ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=9)
     fig.tight_layout()
     return fig
 
 
 # --------------------------------------------------------------------------- models
+
+@dataclass(frozen=True)
+class LayerBox:
+    """One box of an architecture diagram: what the layer is and which part it belongs to."""
+
+    label: str      # e.g. "Dense 1024\nReLU"
+    part: str       # "input", "encoder", "code", "decoder" or "output"
+    size: int       # values the layer outputs per example (sets the box's height)
+
+
+def architecture_layers(name: str, *, conv_filters: int = 16,
+                        frame_shape: tuple[int, int] | None = None) -> list[LayerBox]:
+    """The layers of a model of the catalogue, from input frame(s) to output frame, as
+    :func:`blurutils.models.build_model` builds it — read from the catalogue and the
+    builders' constants, without Keras."""
+    from .frames import FRAME_SHAPE
+    from .models import DENSE_UNITS, model_spec
+
+    spec = model_spec(name)
+    height, width = frame_shape or FRAME_SHAPE
+    pixels = height * width
+    k = spec.n_inputs
+    frames_in = "frames t−1, t+1" if k == 2 else (
+        "frame t+1" if spec.direction == "backward" else "frame t−1")
+    boxes = [LayerBox(f"{frames_in}\n{height}×{width}" + (f"×{k}" if k > 1 else ""),
+                      "input", pixels * k)]
+    if spec.kind == "dense":
+        boxes.append(LayerBox(f"flatten\n{pixels * k:,}", "input", pixels * k))
+        middle = DENSE_UNITS.index(min(DENSE_UNITS))
+        for i, units in enumerate(DENSE_UNITS):
+            part = "encoder" if i < middle else "code" if i == middle else "decoder"
+            boxes.append(LayerBox(f"Dense {units}\nReLU", part, units))
+        boxes.append(LayerBox(f"Dense {pixels:,}\nsigmoid", "output", pixels))
+        boxes.append(LayerBox(f"reshape\n{height}×{width}", "output", pixels))
+        return boxes
+    f = conv_filters
+    h2, w2, h4, w4 = -(-height // 2), -(-width // 2), -(-height // 4), -(-width // 4)
+    boxes += [LayerBox(f"Conv {f}, 3×3\nReLU", "encoder", pixels * f),
+              LayerBox(f"max-pool 2×2\n{h2}×{w2}×{f}", "encoder", h2 * w2 * f),
+              LayerBox(f"Conv {f}, 3×3\nReLU", "encoder", h2 * w2 * f),
+              LayerBox(f"max-pool 2×2\n{h4}×{w4}×{f}", "code", h4 * w4 * f),
+              LayerBox(f"Conv {f}, 3×3\nReLU", "decoder", h4 * w4 * f),
+              LayerBox(f"upsample 2×\n{h2}×{w2}×{f}", "decoder", h2 * w2 * f),
+              LayerBox(f"Conv {f}, 3×3\nReLU", "decoder", h2 * w2 * f),
+              LayerBox(f"upsample 2×\n{height}×{width}×{f}", "decoder", pixels * f),
+              LayerBox(f"Conv 1, 3×3\nsigmoid", "output", pixels)]
+    return boxes
+
+
+#: Colours of the parts of an autoencoder in :func:`show_architecture`.
+PART_COLOURS = {"input": "#d9d9d9", "encoder": "#9ecae1", "code": "#fdae6b",
+                "decoder": "#a1d99b", "output": "#d9d9d9"}
+
+
+def show_architecture(name: str, *, conv_filters: int = 16,
+                      frame_shape: tuple[int, int] | None = None) -> "Figure":
+    """A diagram of one of the paper's autoencoders: one box per layer, left to right,
+    each box's height growing with the number of values it passes on, coloured by part
+    (encoder, code, decoder)."""
+    plt = _pyplot()
+    from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+
+    from .models import model_spec
+
+    boxes = architecture_layers(name, conv_filters=conv_filters, frame_shape=frame_shape)
+    sizes = np.log10([max(b.size, 1) for b in boxes])
+    heights = 0.25 + 0.75 * (sizes - sizes.min()) / max(np.ptp(sizes), 1e-9)
+    step, box_w = 1.0, 0.78
+    fig, ax = plt.subplots(figsize=(0.95 * len(boxes) + 0.4, 2.9))
+    for i, (box, h) in enumerate(zip(boxes, heights)):
+        ax.add_patch(Rectangle((i * step, -h / 2), box_w, h, facecolor=PART_COLOURS[box.part],
+                               edgecolor="black", linewidth=0.8))
+        ax.text(i * step + box_w / 2, -0.62, box.label, ha="center", va="top", fontsize=7.5)
+        if i:
+            ax.add_patch(FancyArrowPatch(((i - 1) * step + box_w, 0), (i * step, 0),
+                                         arrowstyle="-|>", mutation_scale=8, linewidth=0.8))
+    ax.set_xlim(-0.15, len(boxes) * step - step + box_w + 0.15)
+    ax.set_ylim(-1.05, 0.62)
+    ax.set_axis_off()
+    spec = model_spec(name)
+    kind = "convolutional autoencoder" if spec.kind == "conv" else "multilayer (dense) autoencoder"
+    ax.set_title(f"{spec.name}: {kind}", fontsize=10)
+    parts = [p for p in PART_COLOURS if p != "output"]
+    labels = {"input": "input / output", "encoder": "encoder", "code": "code (bottleneck)",
+              "decoder": "decoder"}
+    ax.legend(handles=[Patch(facecolor=PART_COLOURS[p], edgecolor="black", label=labels[p])
+                       for p in parts], loc="upper center", bbox_to_anchor=(0.5, 1.0),
+              ncol=len(parts), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 
 def model_table(model: Any) -> pd.DataFrame:
     """A condensed ``model.summary()``: one row per layer with output shape and parameters."""
@@ -418,6 +511,38 @@ def frame_browser(frames: np.ndarray, predictions: Sequence[Predictions]) -> Any
     return widgets.interactive(draw, row=slider, name=run)
 
 
+class WithStaticFallback:
+    """A widget that carries a static PNG of its first view in the same output.
+
+    A live front end renders the widget (the richest type it knows); a static viewer
+    without the widget state shows the PNG instead, so no second figure is drawn under
+    a live widget.  Build it with :func:`with_static_fallback`.
+    """
+
+    def __init__(self, widget: Any, png: bytes) -> None:
+        self.widget, self.png = widget, png
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import base64
+
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data or {})
+        data["image/png"] = base64.b64encode(self.png).decode("ascii")
+        return (data, metadata) if metadata else data
+
+
+def with_static_fallback(widget: Any, fig: "Figure") -> WithStaticFallback:
+    """``widget`` to display with ``fig`` as its static fallback (``fig`` is closed)."""
+    import io
+
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FRAME_DPI)
+    plt.close(fig)
+    return WithStaticFallback(widget, buffer.getvalue())
+
+
 # --------------------------------------------------------------------------- beyond the paper
 
 def _symlog(values: np.ndarray) -> np.ndarray:
@@ -452,9 +577,9 @@ def show_audit_heatmap(table: pd.DataFrame, value: str = "bf_mean", *, log: bool
         colour, label = raw, value
     elif finite.size and (finite > 0).all():
         with np.errstate(divide="ignore", invalid="ignore"):
-            colour, label = np.log10(raw), f"log10 {value}"
+            colour, label = np.log10(raw), f"log10 {_AXIS_WORDS.get(value, value)}"
     else:
-        colour, label = _symlog(raw), f"sign * log10(1 + |{value}|)"
+        colour, label = _symlog(raw), f"sign * log10(1 + |{_AXIS_WORDS.get(value, value)}|)"
     colour = np.where(np.isfinite(colour), colour, np.nan)
     n_rows, n_cols = raw.shape
     fig, ax = plt.subplots(figsize=(1.0 + 0.95 * n_cols + 2.6, 0.9 + 0.42 * n_rows),
@@ -478,6 +603,12 @@ def show_audit_heatmap(table: pd.DataFrame, value: str = "bf_mean", *, log: bool
     ax.set_title(title or f"{value} per run and variant", fontsize=11)
     fig.colorbar(image, ax=ax, label=label, fraction=0.04)
     return fig
+
+
+#: Axis labels, in words with units, for the columns of StudyResult.table3.
+_AXIS_WORDS = {"psnr_mean": "mean PSNR (dB)", "ssim_mean": "mean SSIM", "abs_rbf_mean": "mean |RBF|",
+               "rbf_mean": "mean RBF", "bf_mean": "mean Blur Factor",
+               "rbf_matched_mean": "mean RBF, contrast matched"}
 
 
 def show_blur_vs_fidelity(table: pd.DataFrame, *, fidelity: str = "psnr_mean",
@@ -507,8 +638,8 @@ def show_blur_vs_fidelity(table: pd.DataFrame, *, fidelity: str = "psnr_mean",
         ax.annotate(str(row.method).replace(" MLAE", ""), (x, y), textcoords="offset points",
                     xytext=(6, 4 if k % 2 == 0 else -11), fontsize=8)
     ax.set_yscale("log")
-    ax.set_xlabel(f"{fidelity} (higher: closer to the true frame)")
-    ax.set_ylabel(f"{blur} (lower: blur closer to the truth's)")
+    ax.set_xlabel(f"{_AXIS_WORDS.get(fidelity, fidelity)} (higher: closer to the true frame)")
+    ax.set_ylabel(f"{_AXIS_WORDS.get(blur, blur)} (lower: blur closer to the truth's)")
     ax.set_title("Blur against fidelity (circles: autoencoders, squares: no learning)",
                  fontsize=10)
     ax.grid(alpha=0.3, which="both")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 
 import matplotlib
@@ -230,7 +231,7 @@ def test_audit_heatmap_keeps_the_audit_order_and_annotates_values() -> None:
     assert texts[:3] == ["20,000", "2,000", "1,000"] and "15" in texts
     image = ax.get_images()[0].get_array()
     assert np.isclose(image[0, 0], 4.3010, atol=1e-3)      # log10(20,000)
-    assert fig.axes[1].get_ylabel() == "log10 bf_mean"
+    assert fig.axes[1].get_ylabel() == "log10 mean Blur Factor"
 
 
 def test_audit_heatmap_of_negative_values_uses_a_symmetric_log() -> None:
@@ -258,3 +259,78 @@ def test_blur_vs_fidelity_draws_one_labelled_point_per_method() -> None:
     assert len(points) == 3 and points[1][1] == 1e-3       # |RBF| = 0 drawn at the floor
     with pytest.raises(ValueError, match="table3"):
         viz.show_blur_vs_fidelity(table.drop(columns="kind"))
+
+
+@pytest.mark.parametrize("name", ["Forward", "Bi-Directional", "Convolutional"])
+def test_architecture_diagram_matches_the_built_model(name: str) -> None:
+    """The diagram is drawn from the catalogue without Keras; its boxes must follow the
+    layers build_model makes (the Dense widths, or the conv/pool/upsample sequence)."""
+    from blurutils.session import quiet_tensorflow
+
+    quiet_tensorflow()
+    from blurutils.models import build_model
+
+    boxes = viz.architecture_layers(name, frame_shape=(20, 40))
+    model = build_model(name, frame_shape=(20, 40))
+    kinds = [type(layer).__name__ for layer in model.layers]
+    if name == "Convolutional":
+        built = [k for k in kinds if k in ("Conv2D", "MaxPooling2D", "UpSampling2D")]
+        drawn = [b.label.split()[0] for b in boxes[1:]]
+        assert drawn == [{"Conv2D": "Conv", "MaxPooling2D": "max-pool",
+                          "UpSampling2D": "upsample"}[k] for k in built]
+    else:
+        units = [layer.units for layer in model.layers if type(layer).__name__ == "Dense"]
+        drawn = [int(b.label.split()[1].split("\n")[0].replace(",", "")) for b in boxes
+                 if b.label.startswith("Dense")]
+        assert drawn == units
+        assert [b.part for b in boxes].count("code") == 1
+        assert boxes[0].size == 20 * 40 * (2 if name == "Bi-Directional" else 1)
+    fig = viz.show_architecture(name)
+    assert name in fig.axes[0].get_title()
+    assert len(fig.axes[0].patches) >= len(viz.architecture_layers(name))
+    plt.close(fig)
+
+
+def test_blur_vs_fidelity_axes_are_words_with_units() -> None:
+    table = pd.DataFrame(dict(method=["A", "Copy previous"], kind=["autoencoder", "baseline"],
+                              psnr_mean=[20.0, 30.0], abs_rbf_mean=[1.0, 0.01]))
+    fig = viz.show_blur_vs_fidelity(table)
+    assert fig.axes[0].get_xlabel().startswith("mean PSNR (dB)")
+    assert fig.axes[0].get_ylabel().startswith("mean |RBF|")
+
+
+def test_widget_with_static_fallback_carries_a_png(frames, preds) -> None:
+    import matplotlib.pyplot as plt
+
+    browser = viz.frame_browser(frames, preds)
+    fig, ax = plt.subplots()
+    shown = viz.with_static_fallback(browser, fig)
+    bundle = shown._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert base64.b64decode(data["image/png"])[:4] == b"\x89PNG"
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_one_line_interrupt_keeps_the_message_only() -> None:
+    from blurutils import session
+
+    with pytest.raises(session.StoppedByUser) as caught:
+        with session.one_line_interrupt("stopped: finished runs are kept"):
+            raise KeyboardInterrupt
+    assert caught.value._render_traceback_() == ["stopped: finished runs are kept"]
+    assert caught.value.__suppress_context__
+    with session.one_line_interrupt("unused"):
+        pass
+    with pytest.raises(ValueError):
+        with session.one_line_interrupt("unused"):
+            raise ValueError("other errors pass through")
+
+
+def test_unfinished_runs_lists_what_run_study_would_train(tmp_path, isolated_data_dir) -> None:
+    from blurutils.config import make_config
+    from blurutils.study import unfinished_runs
+
+    config = make_config("smoke", models=["Convolutional"], losses=["MSE", "CP"], epochs=1,
+                         out=str(tmp_path / "study"))
+    assert unfinished_runs(config) == ["Convolutional-MSE", "Convolutional-CP"]
