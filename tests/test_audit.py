@@ -5,17 +5,27 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from blurutils.audit import ALL_OFF, ALL_ON, audit_variants, findings, run_audit
+from blurutils.audit import (ALL_OFF, ALL_ON, STEPS_MATCHED, audit_variants, findings,
+                             matched_epochs, run_audit)
 from blurutils.compat import ALL_QUIRKS
 from blurutils.config import make_config
 
 
-def test_variants_are_all_on_each_alone_off_and_all_off():
+def test_variants_are_all_on_each_alone_off_all_off_and_steps_matched():
     variants = audit_variants()
-    assert [v.name for v in variants] == [ALL_ON, "−a", "−b", "−c", "−d", "−e", "−f", ALL_OFF]
-    assert variants[0].quirks == ALL_QUIRKS and variants[-1].quirks == ()
+    assert [v.name for v in variants] == [ALL_ON, "−a", "−b", "−c", "−d", "−e", "−f", ALL_OFF,
+                                          STEPS_MATCHED]
+    assert variants[0].quirks == ALL_QUIRKS and variants[-2].quirks == ()
+    assert variants[-1].quirks == ALL_QUIRKS and variants[-1].steps_matched
     for v, missing in zip(variants[1:7], ALL_QUIRKS):
         assert missing not in v.quirks and len(v.quirks) == 5
+    assert [v.name for v in audit_variants(core_only=True)] == [ALL_ON, ALL_OFF, STEPS_MATCHED]
+
+
+@pytest.mark.parametrize("epochs, targets, pairs, expected", [
+    (10, 3430, 1750, 20), (10, 85, 46, 18), (1, 8, 5, 2), (10, 100, 100, 10), (3, 1, 50, 1)])
+def test_matched_epochs_give_about_the_same_number_of_steps(epochs, targets, pairs, expected):
+    assert matched_epochs(epochs, targets, pairs) == expected
 
 
 def _verdicts(per_variant: dict[str, str]) -> pd.DataFrame:
@@ -45,7 +55,7 @@ def test_findings_say_whether_and_why_a_finding_survives(per_variant, survives, 
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory):
     out = tmp_path_factory.mktemp("audit")
-    config = make_config("smoke", max_frames=24, epochs=1, models=["Forward", "Convolutional"],
+    config = make_config("smoke", max_frames=30, epochs=1, models=["Forward", "Convolutional"],
                          losses=["MSE", "CP"], baselines="none", out=str(out))
     lines: list[str] = []
     return run_audit(config, report=lines.append), lines, out
@@ -62,6 +72,11 @@ def test_audit_trains_each_distinct_run_once(audit):
     assert folders == sorted(expected)
     trained = {line.split()[0] for line in lines if " epoch " in line}
     assert len([line for line in lines if " epoch  1/1" in line]) == len(expected)
+    # the steps-matched variant: the authors' code for more epochs, in a folder of its own
+    matched = sorted(p.name for p in (out / "audit-steps-matched" / "runs").iterdir())
+    assert matched == ["Convolutional-CP~fillnet-aef", "Convolutional-MSE~fillnet-aef",
+                       "Forward-CP~fillnet-a", "Forward-MSE~fillnet-a"]
+    assert any(" epoch  2/2" in line for line in lines)
     assert trained == {"Forward-MSE", "Forward-CP", "Convolutional-MSE", "Convolutional-CP"}
     assert not list((out / "runs").glob("*/model.keras"))  # the audit keeps no models
 
@@ -72,9 +87,10 @@ def test_audit_files_and_tables(audit):
                  "audit_config.yaml"):
         assert (out / name).is_file(), name
     table = pd.read_csv(out / "audit.csv")
-    assert len(table) == 8 * 4 and set(table.variant) == {v.name for v in audit_variants()}
+    assert len(table) == 9 * 4 and set(table.variant) == {v.name for v in audit_variants()}
+    assert (table.loc[table.variant == STEPS_MATCHED, "epochs"] == 2).all()
     verdicts = pd.read_csv(out / "audit_verdicts.csv")
-    assert len(verdicts) == 8 * 6
+    assert len(verdicts) == 9 * 6
     text = (out / "audit.md").read_text()
     assert "paper (published)" in text and "Does each finding survive?" in text
     assert "5.264e+04" in text  # the paper's Conv-CP BF (52,638) beside ours
@@ -101,7 +117,7 @@ def test_variants_that_share_training_differ_only_where_a_quirk_acts(audit):
 
 def test_rerunning_the_audit_trains_nothing(audit, tmp_path):
     result, _, out = audit
-    config = make_config("smoke", max_frames=24, epochs=1, models=["Forward", "Convolutional"],
+    config = make_config("smoke", max_frames=30, epochs=1, models=["Forward", "Convolutional"],
                          losses=["MSE", "CP"], baselines="none", out=str(out))
     lines: list[str] = []
     again = run_audit(config, report=lines.append)

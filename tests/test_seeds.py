@@ -109,16 +109,17 @@ def test_seed_folders():
 
 
 @pytest.mark.slow
-def test_reproduce_with_two_seeds_end_to_end(tmp_path):
+def test_two_seeds_end_to_end_then_a_third_trains_only_the_new_one(tmp_path, monkeypatch):
     """Two seeds of a 2-run smoke study: per-seed folders, tables over seeds, rates; a
-    third seed added later trains only that seed."""
-    env = dict(os.environ, BLURUTILS_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "blurutils", "reproduce", "--profile", "smoke",
-               "--models", "Forward", "--losses", "MSE,CP", "--out", str(tmp_path / "out")]
-    done = subprocess.run(command + ["--seeds", "0-1"], env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
+    third seed added later trains only that seed's runs."""
+    from blurutils.seeds import run_seeds
+
+    monkeypatch.setenv("BLURUTILS_DATA_DIR", str(tmp_path / "data"))
     out = tmp_path / "out"
+    config = make_config("smoke", models=["Forward"], losses=["MSE", "CP"], epochs=1,
+                         isolate_runs=False, baselines="none", out=str(out))
+    lines: list[str] = []
+    result = run_seeds(config, [0, 1], report=lines.append)
     for seed in (0, 1):
         assert (seed_folder(out, seed) / "REPORT.md").is_file()
     table1 = pd.read_csv(out / "table1_blur_factor.csv")
@@ -127,13 +128,28 @@ def test_reproduce_with_two_seeds_end_to_end(tmp_path):
     for _, row in table1.iterrows():
         assert row["mean"] == pytest.approx((row["seed_0"] + row["seed_1"]) / 2)
         assert row["ci_low"] < row["mean"] < row["ci_high"]
+        per_seed = [pd.read_csv(seed_folder(out, s) / "table1_blur_factor.csv")
+                    .set_index("paper_row").loc[row["paper_row"], "mean"] for s in (0, 1)]
+        assert [row["seed_0"], row["seed_1"]] == pytest.approx(per_seed)
     verdicts = pd.read_csv(out / "verdicts.csv")
-    assert verdicts["verdict"].str.contains("of 2 seeds").all()
+    assert verdicts["verdict"].str.contains("2 seeds").all()
     report = (out / "REPORT.md").read_text(encoding="utf-8")
     assert "2 seeds" in report and "seeds/seed-1/REPORT.md" in report
-    again = subprocess.run(command + ["--seeds", "0,1,2"], env=env, capture_output=True,
-                           text=True, timeout=900)
-    assert again.returncode == 0, again.stderr[-3000:]
-    trained = [line for line in again.stdout.splitlines() if "epoch  2/2" in line]
-    assert len(trained) == 2  # seed 2's two runs; seeds 0 and 1 are reused
-    assert (pd.read_csv(out / "table1_blur_factor.csv")["n_seeds"] == 3).all()
+    assert result.paired_tests["seed"].tolist().count(0) == 2  # BF-1 and RBF-3: CP vs MSE
+    lines.clear()
+    again = run_seeds(config, [0, 1, 2], report=lines.append)
+    trained = {line.split()[0] for line in lines if " epoch  1/1" in line}
+    assert len([line for line in lines if " epoch  1/1" in line]) == 2  # seed 2 only
+    assert trained == {"Forward-MSE", "Forward-CP"}
+    assert (again.table1["n_seeds"] == 3).all()
+
+
+def test_reproduce_seeds_option_is_checked_before_anything_runs(tmp_path):
+    env = dict(os.environ, BLURUTILS_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "blurutils", "reproduce", "--profile", "smoke",
+                           "--seeds", "3-1", "--out", str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    line, = done.stderr.strip().splitlines()
+    assert "seeds" in line and "ends before" in line and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
