@@ -483,6 +483,92 @@ def bench_end_to_end(report: Report, profile: str, repeats: int) -> None:
                note="the authors' pipeline wrote ~90 GB (a JPEG and a CSV row per frame)")
 
 
+# --------------------------------------------------------------------------- cluster
+def bench_cluster(report: Report, repeats: int, tiny: bool) -> None:
+    """The smoke grid's runs trained one at a time (the plain executor) and on local Dask
+    clusters of 1 and 2 workers, alternately, each into a fresh results folder (the
+    frame cache warm); then Dask's cost per task with no training at all (every run
+    already finished: submit, claim, check, reply)."""
+    import dataclasses
+
+    from blurutils.cluster import DaskExecutor
+    from blurutils.config import make_config
+    from blurutils.study import collect_runs
+
+    models = ["Forward", "Convolutional"] if tiny else None
+    losses = ["MSE"] if tiny else None
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = os.environ.get("BLURUTILS_DATA_DIR")
+        os.environ["BLURUTILS_DATA_DIR"] = str(Path(tmp) / "data")
+        try:
+            overrides = {k: v for k, v in (("models", models), ("losses", losses)) if v}
+            base = make_config("smoke", out=str(Path(tmp) / "warm"), **overrides)
+            quiet = lambda line: None  # noqa: E731
+            collect_runs(base, report=quiet)  # frame cache and TensorFlow's disk caches
+            n_runs = len(base.models) * len(base.losses)
+            starts = {1: [], 2: []}
+            walls: dict[str, list[float]] = {"plain": [], "1": [], "2": []}
+            overhead: list[float] = []
+            for repeat in range(repeats):
+                config = dataclasses.replace(base, out=str(Path(tmp) / f"plain-{repeat}"))
+                walls["plain"].append(timed(lambda: collect_runs(config, report=quiet)))
+                for workers in (1, 2):
+                    executor = DaskExecutor(workers=workers)
+                    starts[workers].append(timed(executor.__enter__))
+                    try:
+                        config = dataclasses.replace(
+                            base, out=str(Path(tmp) / f"dask{workers}-{repeat}"))
+                        walls[str(workers)].append(timed(lambda: collect_runs(
+                            config, report=quiet, executor=executor)))
+                        if workers == 1:  # the same jobs again, all finished: no training
+                            jobs = _finished_jobs(config)
+                            overhead.append(timed(lambda: executor.run(jobs, report=quiet))
+                                            / len(jobs) * 1000)
+                    finally:
+                        executor.close()
+        finally:
+            if saved is None:
+                os.environ.pop("BLURUTILS_DATA_DIR", None)
+            else:
+                os.environ["BLURUTILS_DATA_DIR"] = saved
+    grid = f"smoke grid, {n_runs} runs"
+    report.add("cluster", f"{grid}: plain executor (one run at a time, a process each)",
+               walls["plain"], "s", note=f"{n_runs / statistics.median(walls['plain']) * 60:.1f} "
+                                         "runs/min")
+    for workers in (1, 2):
+        report.add("cluster", f"{grid}: local Dask cluster, {workers} worker(s)",
+                   walls[str(workers)], "s",
+                   note=f"{n_runs / statistics.median(walls[str(workers)]) * 60:.1f} runs/min; "
+                        "cluster start not counted")
+    speedup = [p / d for p, d in zip(walls["plain"], walls["2"])]
+    report.add("cluster", "2 Dask workers vs the plain executor", speedup, "×")
+    per_run = [(d - p) / n_runs for p, d in zip(walls["plain"], walls["1"])]
+    report.add("cluster", "1 Dask worker vs the plain executor, extra time per run", per_run,
+               "s", note="negative: faster")
+    report.add("cluster", "Dask per-task overhead, no training (submit, claim, check, reply)",
+               overhead, "ms")
+    for workers in (1, 2):
+        report.add("cluster", f"local cluster start, {workers} worker(s)", starts[workers], "s")
+
+
+def _finished_jobs(config) -> list:
+    """The jobs of a finished study folder (for the overhead of a task that trains nothing)."""
+    from blurutils.study import FrameRequest, plan_runs, study_split
+    from blurutils.training import data_fingerprint
+
+    frames = FrameRequest.of(config).load()
+    split = study_split(config, len(frames))
+    prints: dict[str, str] = {}
+
+    def fingerprint(layout: str) -> str:
+        if layout not in prints:
+            prints[layout] = data_fingerprint(FrameRequest.of(config, layout).load(),
+                                              split.train, split.test)
+        return prints[layout]
+
+    return [job for _, _, job in plan_runs(config, len(frames), split, fingerprint)]
+
+
 # --------------------------------------------------------------------------- notebooks
 #: mybinder.org's memory limit.
 BINDER_MB = 2048
@@ -613,7 +699,7 @@ def kept_sections(path: Path, rerun: set[str]) -> list[str]:
         if line.startswith("## "):
             title = line[3:].strip().lower()
             keep = title in {"metrics", "frames", "training", "limits", "end to end",
-                             "notebooks"} \
+                             "cluster", "notebooks"} \
                 and title not in rerun
             if keep:
                 kept.append("")
@@ -624,7 +710,7 @@ def kept_sections(path: Path, rerun: set[str]) -> list[str]:
     return kept
 
 
-SECTIONS = ("metrics", "frames", "training", "limits", "end_to_end", "notebooks")
+SECTIONS = ("metrics", "frames", "training", "limits", "end_to_end", "cluster", "notebooks")
 
 
 def main(argv: list[str] | None = None) -> Report:
@@ -650,6 +736,8 @@ def main(argv: list[str] | None = None) -> Report:
         bench_limits(report, args.repeats, tiny)
     if "end_to_end" in only:
         bench_end_to_end(report, "smoke" if tiny else "demo", 1 if tiny else args.repeats)
+    if "cluster" in only:
+        bench_cluster(report, 1 if tiny else args.repeats, tiny)
     if "notebooks" in only:
         bench_notebooks(report, tiny)
     out = args.out or (None if tiny else str(REPO / "docs" / "BENCHMARKS.md"))

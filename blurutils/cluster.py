@@ -74,7 +74,7 @@ def train_claimed(job, *, report: Callable[[str], None],
     # A new lock object each call: claims in one process exclude each other too.
     lock = FileLock(str(run_dir / LOCK_NAME), thread_local=False)
     try:
-        pass
+        lock.acquire(timeout=0)
     except Timeout:
         report(f"{job.run.name:<22} claimed by another worker; waiting for it to finish")
         lock.acquire()
@@ -85,7 +85,7 @@ def train_claimed(job, *, report: Callable[[str], None],
         train(job, report=report)
         return True
     finally:
-        pass
+        lock.release()
 
 
 def train_in_child(job, *, report: Callable[[str], None],
@@ -333,7 +333,7 @@ class DaskExecutor:
                 host="127.0.0.1", scheduler_port=0,
                 dashboard_address="127.0.0.1:0" if self.dashboard else None,
                 memory_limit=0,  # the training happens in child processes the nanny cannot see
-                silence_logs=logging.ERROR)
+                silence_logs=logging.CRITICAL)  # our one-line errors say it
         try:
             return Client(self._cluster, set_as_default=False)
         except BaseException:
