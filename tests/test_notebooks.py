@@ -536,7 +536,7 @@ def test_binder_layout_from_07_to_08(tmp_path: Path, monkeypatch: pytest.MonkeyP
                                    parameters=parameters, kernel_name="python3", cwd=str(NB_DIR),
                                    progress_bar=False, log_output=False, execution_timeout=1200)
     texts = "\n".join(text for _, text in _output_texts(_read(tmp_path / "08_blur_analysis.ipynb")))
-    assert "predictions: Forward-MSE (5, 50, 100), Convolutional-MSE (5, 100, 200)" in texts
+    assert "predictions: Forward-MSE (6, 50, 100), Convolutional-MSE (6, 100, 200)" in texts
 
 
 def test_stored_outputs_with_nbval(tmp_path: Path) -> None:
