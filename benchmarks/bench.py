@@ -436,12 +436,14 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str
 def paper_projection(rates: dict[str, float], compile_s: dict[str, float] | None = None
                      ) -> tuple[float, str]:
     """Hours for the paper profile's 12 runs on this machine: 3 losses x 10 epochs of its
-    8,398 training frames per model at the measured rate, plus each run's compile."""
+    training frames per model (the default split of 12,000 frames) at the measured rate,
+    plus each run's compile."""
     from blurutils.config import make_config
     from blurutils.pairs import split_targets
 
     paper = make_config("paper")
-    n_train = len(split_targets(paper.max_frames, test_fraction=paper.test_fraction).train)
+    n_train = len(split_targets(paper.max_frames, test_fraction=paper.test_fraction,
+                                method=paper.split).train)
     seconds, parts = 0.0, []
     for model, rate in rates.items():
         seconds += 3 * (paper.epochs * n_train / rate + (compile_s or {}).get(model, 0.0))
