@@ -126,7 +126,9 @@ def test_nothing_points_outside_the_repository() -> None:
     listed = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True)
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
-    pattern = re.compile(r"\.\./shared|shared/(reference|paper)|/work/|/home/\w|/root/")
+    # spelt from parts, so that this test does not itself name the folders it looks for
+    team, machine = "sha" + "red", "|".join(f"/{d}/" for d in ("work", "root"))
+    pattern = re.compile(rf"\.\./{team}|{team}/(reference|paper)|{machine}|/home/\w")
     offences = []
     for name in listed.stdout.split():
         path = repo / name

