@@ -240,21 +240,9 @@ def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
     from .compat import measures_reshaped
     from .isolation import run_in_child
     from .models import model_spec
-    from .training import data_fingerprint, read_history
+    from .training import read_history
 
-    request = FrameRequest.of(config)
-    frames = request.load()
-    split = study_split(config, len(frames))
-    fingerprints: dict[str, str] = {}
-
-    def fingerprint(layout: str) -> str:
-        if layout not in fingerprints:
-            array = frames if layout == config.frame_layout \
-                else FrameRequest.of(config, layout).load()
-            fingerprints[layout] = data_fingerprint(array, split.train, split.test)
-        return fingerprints[layout]
-
-    jobs = plan_runs(config, len(frames), split, fingerprint)
+    frames, split, jobs = frames_split_and_jobs(config)
     if on_ready is not None:
         on_ready()
     report(f"{len(frames)} frames of {config.source}: {len(split.train)} training and "
@@ -375,6 +363,13 @@ def unfinished_runs(config: StudyConfig) -> list[str]:
     Loads the frames (cached) but trains and imports nothing heavy; a notebook calls it
     to say in one line what is missing before starting minutes of training.
     """
+    _, _, jobs = frames_split_and_jobs(config)
+    return [job.run.name for _, _, job in jobs if not run_is_finished(job)]
+
+
+def frames_split_and_jobs(config: StudyConfig):
+    """The study's frames (from the cache), its split, and :func:`plan_runs`' jobs, with
+    each layout's data fingerprint computed once."""
     from .training import data_fingerprint
 
     frames = FrameRequest.of(config).load()
@@ -388,5 +383,4 @@ def unfinished_runs(config: StudyConfig) -> list[str]:
             fingerprints[layout] = data_fingerprint(array, split.train, split.test)
         return fingerprints[layout]
 
-    return [job.run.name for _, _, job in plan_runs(config, len(frames), split, fingerprint)
-            if not run_is_finished(job)]
+    return frames, split, plan_runs(config, len(frames), split, fingerprint)

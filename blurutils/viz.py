@@ -250,7 +250,7 @@ def architecture_layers(name: str, *, conv_filters: int = 16,
               LayerBox(f"upsample 2×\n{h2}×{w2}×{f}", "decoder", h2 * w2 * f),
               LayerBox(f"Conv {f}, 3×3\nReLU", "decoder", h2 * w2 * f),
               LayerBox(f"upsample 2×\n{height}×{width}×{f}", "decoder", pixels * f),
-              LayerBox(f"Conv 1, 3×3\nsigmoid", "output", pixels)]
+              LayerBox("Conv 1, 3×3\nsigmoid", "output", pixels)]
     return boxes
 
 
