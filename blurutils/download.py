@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from blurutils.errors import SourceError, redact
-from blurutils.paths import data_lock, raw_dir, write_text_atomic
+from blurutils.paths import build_once, raw_dir, write_text_atomic
 
 __all__ = [
     "DEFAULT_MAX_FILESIZE",
@@ -310,13 +310,8 @@ def download_url(url: str, *, max_filesize: int | None = DEFAULT_MAX_FILESIZE,
     raw = raw_dir()
     target = raw / f"{key}.mp4"
     check_inside(target, raw)
-    if target.is_file() and target.stat().st_size > 0:
-        return target
-    with data_lock(note=lambda line: print(line, file=sys.stderr, flush=True)):
-        if target.is_file() and target.stat().st_size > 0:  # another process got it first
-            return target
-        return _download(url, key, raw, target, max_filesize, socket_timeout, progress,
-                         max_seconds)
+    return build_once(target, lambda: _download(url, key, raw, target, max_filesize,
+                                                socket_timeout, progress, max_seconds))
 
 
 def _download(url: str, key: str, raw: Path, target: Path, max_filesize: int | None,

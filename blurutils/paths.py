@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -347,6 +348,22 @@ def data_lock(timeout: float | None = None, note: Callable[[str], None] | None =
                 f"for more than {timeout:g} s; wait for it, or set BLURUTILS_DATA_DIR to "
                 "another folder")
     return _held(data_dir(), timeout, busy, note)
+
+
+def _has_content(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
+def build_once(target: Path, build: Callable[[], Path]) -> Path:
+    """``target`` if it is already in the data folder (non-empty); else ``build()`` it
+    under :func:`data_lock`, after checking again that no other process built it while
+    this one waited.  ``build`` must write atomically; its return value is returned."""
+    if _has_content(target):
+        return target
+    with data_lock(note=lambda line: print(line, file=sys.stderr, flush=True)):
+        if _has_content(target):  # another process built it while this one waited
+            return target
+        return build()
 
 
 def prepare_results_folder(folder: Path | str) -> Path:

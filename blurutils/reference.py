@@ -46,6 +46,35 @@ def comparison_table(table1: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def comparison_with_intervals(table1: pd.DataFrame, table2: pd.DataFrame) -> pd.DataFrame:
+    """Our Table 1/2 means with their 95% intervals beside the paper's means, and whether
+    each run interpolated: the comparison of a multi-seed study (intervals over seeds)
+    or of one seed (block-bootstrap intervals over frames).
+
+    ``interpolates`` is the table's ``interpolates_in`` ("2 of 3") or ``learned``
+    column, whichever it has.
+    """
+    paper = paper_tables().set_index("paper_row")
+    ours, ours_rbf = table1.set_index("paper_row"), table2.set_index("paper_row")
+    learned = next((c for c in ("interpolates_in", "learned") if c in ours.columns), None)
+    rows = []
+    for label in ours.index:
+        if label not in paper.index:
+            continue
+        row = dict(paper_row=label, bf_mean_paper=paper.loc[label, "bf_mean"],
+                   bf_mean_ours=ours.loc[label, "mean"],
+                   bf_ci_low=ours.loc[label].get("ci_low", float("nan")),
+                   bf_ci_high=ours.loc[label].get("ci_high", float("nan")),
+                   rbf_mean_paper=paper.loc[label, "rbf_mean"],
+                   rbf_mean_ours=ours_rbf.loc[label, "mean"],
+                   rbf_ci_low=ours_rbf.loc[label].get("ci_low", float("nan")),
+                   rbf_ci_high=ours_rbf.loc[label].get("ci_high", float("nan")))
+        if learned:
+            row["interpolates"] = ours.loc[label, learned]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _means(table: pd.DataFrame) -> dict[tuple[str, str], float]:
     return {(r.model, r.loss): r.mean for r in table.itertuples()}
 

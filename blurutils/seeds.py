@@ -24,6 +24,7 @@ from .config import StudyConfig, dump_config, parse_seeds  # noqa: F401 (re-expo
 from .errors import redact
 from .evaluation import write_csv
 from .paths import write_text_atomic
+from .reference import comparison_with_intervals
 from .report import StudyResult, markdown_table
 from .statistics import holds_rate, mean_ci_over_seeds, paired_test, verdict_counts
 
@@ -46,6 +47,7 @@ class SeedsResult:
     paired_tests: pd.DataFrame
     measure_verdicts: pd.DataFrame
     diagnostics: pd.DataFrame
+    comparison: pd.DataFrame  # the paper's Tables 1-2 beside ours, with intervals
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -64,12 +66,15 @@ def run_seeds(config: StudyConfig, seeds: list[int], *,
         per_seed[seed] = run_study(dataclasses.replace(config, seed=seed, seeds=[],
                                                        out=str(seed_folder(out, seed))),
                                    report=report, executor=executor)
+    table1 = over_seeds({s: r.table1 for s, r in per_seed.items()})
+    table2 = over_seeds({s: r.table2 for s, r in per_seed.items()})
+    paired = paired_tests({s: r.metrics for s, r in per_seed.items()})
     result = SeedsResult(
         config=config, seeds=list(seeds), out=out, per_seed=per_seed,
-        table1=over_seeds({s: r.table1 for s, r in per_seed.items()}),
-        table2=over_seeds({s: r.table2 for s, r in per_seed.items()}),
-        verdicts=verdict_rates({s: r.verdicts for s, r in per_seed.items()}),
-        paired_tests=paired_tests({s: r.metrics for s, r in per_seed.items()}),
+        table1=table1, table2=table2,
+        verdicts=verdict_rates({s: r.verdicts for s, r in per_seed.items()}, paired=paired),
+        paired_tests=paired,
+        comparison=comparison_with_intervals(table1, table2),
         measure_verdicts=measure_rates({s: r.measure_verdicts for s, r in per_seed.items()}),
         diagnostics=diagnostics_over_seeds({s: r.diagnostics for s, r in per_seed.items()}))
     result.files = write_seed_outputs(result)
@@ -98,17 +103,44 @@ def over_seeds(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict_rates(verdicts: dict[int, pd.DataFrame]) -> pd.DataFrame:
-    """Each observation: "holds in k of n seeds", the counts, and each seed's verdict."""
+def verdict_rates(verdicts: dict[int, pd.DataFrame],
+                  paired: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each observation: "holds in k of n seeds", the counts, each seed's verdict and,
+    with ``paired`` (:func:`paired_tests`), what the paired tests say about it
+    (:func:`paired_support`)."""
     first = next(iter(verdicts.values()))
+    support = paired_support(paired) if paired is not None else {}
     rows = []
     for obs, claim in zip(first["observation"], first["claim"]):
         per_seed = {s: v.set_index("observation").loc[obs, "verdict"] for s, v in verdicts.items()}
         counts = verdict_counts(per_seed.values())
-        rows.append(dict(observation=obs, claim=claim, verdict=holds_rate(per_seed.values()),
-                         holds=counts.get("holds", 0), n_seeds=len(per_seed),
-                         **{f"seed_{s}": v for s, v in per_seed.items()}))
+        row = dict(observation=obs, claim=claim, verdict=holds_rate(per_seed.values()),
+                   holds=counts.get("holds", 0), n_seeds=len(per_seed))
+        if paired is not None:
+            row["paired_tests"] = support.get(obs, "no paired comparison")
+        rows.append({**row, **{f"seed_{s}": v for s, v in per_seed.items()}})
     return pd.DataFrame(rows)
+
+
+#: Significance level of the paired tests' one-line summaries.
+PAIRED_ALPHA = 0.05
+
+
+def paired_support(paired: pd.DataFrame, alpha: float = PAIRED_ALPHA) -> dict[str, str]:
+    """Per observation, one phrase over all seeds' paired comparisons: in how many the
+    first run is lower in most frames (the claim's direction) with p < ``alpha``, and in
+    how many the opposite holds significantly — e.g. ``"for the claim in 1 of 8, against
+    in 6 (Wilcoxon, p < 0.05)"``."""
+    out = {}
+    if paired is None or not len(paired):
+        return out
+    for obs, rows in paired.groupby("observation", sort=False):
+        significant = rows["pvalue"] < alpha
+        favour = int((significant & (rows["a_lower_in"] > 0.5)).sum())
+        against = int((significant & (rows["a_lower_in"] < 0.5)).sum())
+        out[obs] = (f"for the claim in {favour} of {len(rows)}, against in {against} "
+                    f"(Wilcoxon, p < {alpha:g})")
+    return out
 
 
 def measure_rates(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
@@ -201,11 +233,15 @@ def write_seed_outputs(result: SeedsResult) -> dict[str, Path]:
                              ("verdicts", "verdicts", result.verdicts),
                              ("paired_tests", "paired_tests", result.paired_tests),
                              ("measure_verdicts", "verdicts_by_measure", result.measure_verdicts),
-                             ("diagnostics", "diagnostics", result.diagnostics)):
+                             ("diagnostics", "diagnostics", result.diagnostics),
+                             ("comparison", "paper_comparison", result.comparison)):
         if len(table):
             write_csv(table, out / f"{name}.csv")
             write_text_atomic(out / f"{name}.md", markdown_table(table))
             files[key] = out / f"{name}.csv"
+    if len(result.comparison):  # the comparison with the observations' rates under it
+        write_text_atomic(out / "paper_comparison.md", markdown_table(result.comparison)
+                          + "\n" + markdown_table(result.verdicts))
     files["figure3"] = viz.save_figure(viz.figure3_blur_factor(result.table1),
                                        out / "figure3_blur_factor.png")
     files["figure4"] = viz.save_figure(viz.figure4_relative_blur_factor(result.table2),
@@ -237,9 +273,17 @@ def render_seeds_report(result: SeedsResult) -> str:
         "Input gain (dB, mean and minimum over seeds) and spread; see a seed's report for "
         "the definitions. `learned`: in how many seeds the run's input gain was ≥ 1 dB.", "",
         markdown_table(result.diagnostics, floatfmt=".3g") if len(result.diagnostics) else "",
+        "## Beside the paper", "",
+        "Our mean over seeds with its 95% interval beside the paper's mean "
+        "([paper_comparison.csv](paper_comparison.csv)). Magnitudes differ (other frames; "
+        "the paper's dense BFs come from the authors' scrambled reshape): compare "
+        "orderings.", "",
+        markdown_table(result.comparison, floatfmt=".4g") if len(result.comparison) else "",
         "## Table 1 — Blur Factor over seeds", "", markdown_table(result.table1),
         "## Table 2 — Relative Blur Factor over seeds", "", markdown_table(result.table2),
         "## The paper's observations, as rates over seeds", "",
+        "`paired_tests`: over every seed's paired comparisons the observation makes (table "
+        "below), how many favour its claim significantly and how many go against it.", "",
         markdown_table(result.verdicts),
         "## Paired tests over the same test frames", "",
         "Wilcoxon signed-rank test per seed for each pair of runs an observation "

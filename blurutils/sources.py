@@ -33,7 +33,6 @@ import importlib.util
 import math
 import operator
 import os
-import sys
 from pathlib import Path
 from typing import Literal
 
@@ -41,7 +40,7 @@ from blurutils.download import (DEFAULT_MAX_FILESIZE, DEFAULT_MAX_SECONDS, FORMA
                                 FORMAT_SORT, OFFLINE_HINT, check_inside, URL_SCHEME, cache_key,
                                 download_url, youtube_id)
 from blurutils.errors import SourceError
-from blurutils.paths import data_lock, raw_dir
+from blurutils.paths import build_once, raw_dir
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -186,15 +185,13 @@ def synthetic_path(*, n_frames: int = 12000, width: int = 400, height: int = 200
     raw = raw_dir()
     target = raw / f"synthetic-n{n}-{w}x{h}-fps{fps_value:g}-seed{s}.mp4"
     check_inside(target, raw)
-    if target.is_file() and target.stat().st_size > 0:
-        return target
-    from blurutils.synthetic import write_synthetic_video  # lazy: imports cv2, slow
 
-    with data_lock(note=lambda line: print(line, file=sys.stderr, flush=True)):
-        if target.is_file() and target.stat().st_size > 0:  # another process wrote it
-            return target
-        written = Path(write_synthetic_video(target, n, width=w, height=h, fps=fps_value,
-                                             seed=s))
+    def build() -> Path:
+        from blurutils.synthetic import write_synthetic_video  # lazy: imports cv2, slow
+
+        return Path(write_synthetic_video(target, n, width=w, height=h, fps=fps_value, seed=s))
+
+    written = build_once(target, build)
     if not (written.is_file() and written.stat().st_size > 0):
         raise SourceError(f"synthetic source: no video was written to {target}")
     return written

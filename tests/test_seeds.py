@@ -15,7 +15,8 @@ import pytest
 
 from blurutils.config import make_config, parse_seeds
 from blurutils.errors import ConfigError
-from blurutils.seeds import over_seeds, paired_tests, seed_folder, verdict_rates
+from blurutils.seeds import (over_seeds, paired_support, paired_tests, seed_folder,
+                             verdict_rates)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,6 +105,54 @@ def test_paired_tests_compare_the_runs_an_observation_compares():
     assert set(table["observation"]) == {"BF-1", "RBF-3"}  # no conv runs: no BF-3
 
 
+def _paired_rows(*rows):
+    return pd.DataFrame([dict(seed=seed, observation=obs, a_lower_in=lower, pvalue=p)
+                         for seed, obs, lower, p in rows])
+
+
+def test_paired_support_counts_significant_comparisons_each_way():
+    paired = _paired_rows((0, "BF-1", 0.9, 1e-6),    # for the claim
+                          (0, "BF-1", 0.2, 1e-9),    # against it
+                          (1, "BF-1", 0.7, 0.20),    # the claim's way, not significant
+                          (1, "BF-1", 0.1, 0.01),    # against it
+                          (0, "RBF-3", 0.6, 0.049))  # for the claim, just significant
+    support = paired_support(paired)
+    assert support["BF-1"] == "for the claim in 1 of 4, against in 2 (Wilcoxon, p < 0.05)"
+    assert support["RBF-3"].startswith("for the claim in 1 of 1, against in 0")
+    assert paired_support(paired, alpha=0.001)["RBF-3"].startswith("for the claim in 0 of 1")
+    assert paired_support(pd.DataFrame()) == {}
+
+
+def test_verdict_rates_carry_the_paired_tests_when_given():
+    v = pd.DataFrame(dict(observation=["BF-1", "BF-2"], claim=["a", "b"],
+                          verdict=["holds", "does not hold"]))
+    rates = verdict_rates({0: v}, paired=_paired_rows((0, "BF-1", 0.9, 1e-3)))
+    rates = rates.set_index("observation")
+    assert rates.loc["BF-1", "paired_tests"].startswith("for the claim in 1 of 1")
+    assert rates.loc["BF-2", "paired_tests"] == "no paired comparison"
+    assert "paired_tests" not in verdict_rates({0: v}).columns
+
+
+def test_comparison_with_intervals_puts_the_papers_means_beside_ours():
+    from blurutils.reference import comparison_with_intervals, paper_tables
+
+    t1 = pd.DataFrame(dict(paper_row=["Forward MLAE - MSE", "Forward MLAE - MSE+BLUR"],
+                           mean=[5.0, 6.0], ci_low=[4.0, 5.0], ci_high=[6.0, 7.0],
+                           interpolates_in=["3 of 3", "2 of 3"]))
+    t2 = t1.assign(mean=[0.5, 0.6], ci_low=[0.25, 0.5], ci_high=[0.75, 0.7])
+    table = comparison_with_intervals(t1, t2)
+    paper = paper_tables().set_index("paper_row").loc["Forward MLAE - MSE"]
+    assert table["paper_row"].tolist() == ["Forward MLAE - MSE"]  # the paper has no BLUR row
+    row = table.iloc[0]
+    assert (row.bf_mean_paper, row.rbf_mean_paper) == (paper.bf_mean, paper.rbf_mean)
+    assert (row.bf_mean_ours, row.bf_ci_low, row.bf_ci_high) == (5.0, 4.0, 6.0)
+    assert (row.rbf_mean_ours, row.rbf_ci_low, row.rbf_ci_high) == (0.5, 0.25, 0.75)
+    assert row.interpolates == "3 of 3"
+    one_seed = comparison_with_intervals(t1.drop(columns="interpolates_in")
+                                         .assign(learned="yes"), t2)
+    assert one_seed["interpolates"].tolist() == ["yes"]
+
+
 def test_seed_folders():
     assert seed_folder("out", 3) == Path("out") / "seeds" / "seed-3"
 
@@ -135,6 +184,13 @@ def test_two_seeds_end_to_end_then_a_third_trains_only_the_new_one(tmp_path, mon
     assert verdicts["verdict"].str.contains("2 seeds").all()
     report = (out / "REPORT.md").read_text(encoding="utf-8")
     assert "2 seeds" in report and "seeds/seed-1/REPORT.md" in report
+    comparison = pd.read_csv(out / "paper_comparison.csv").set_index("paper_row")
+    assert comparison.loc["Forward MLAE - CP", "bf_mean_ours"] == pytest.approx(
+        table1.set_index("paper_row").loc["Forward MLAE - CP", "mean"])
+    assert comparison.loc["Forward MLAE - CP", "bf_mean_paper"] == 3.77434
+    assert "for the claim in" in (out / "paper_comparison.md").read_text(encoding="utf-8")
+    assert verdicts.set_index("observation").loc["BF-1", "paired_tests"].startswith(
+        "for the claim in")
     assert result.paired_tests["seed"].tolist().count(0) == 2  # BF-1 and RBF-3: CP vs MSE
     lines.clear()
     again = run_seeds(config, [0, 1, 2], report=lines.append)
