@@ -1,10 +1,12 @@
-"""The committed reference results (``reference_results/standard/``) are consistent:
-their tables are what their per-frame metrics give, their diagnostics are complete, and
-the folder holds what the README says (no models, small).
+"""The committed reference results are consistent: their tables are what their per-frame
+metrics give, their diagnostics are complete, and each folder holds what the README says
+(no models, small).
 
-These are results of the standard profile, produced by ``make reference`` (or copied
-from a ``make reproduce`` of the same commit, models removed); the tests recompute
-every table entry from the per-frame files with plain NumPy, not with the package.
+``reference_results/standard/`` is the standard profile (``make reference``, or a ``make
+reproduce`` of the same commit with the models removed); ``paper-scale/`` the paper
+profile (12,000 frames); ``standard-seeds-0-1/`` the tables over two seeds of the
+standard study.  The tests recompute every table entry from the per-frame files (or the
+per-seed tables) with plain NumPy and SciPy, not with the package.
 """
 
 from __future__ import annotations
@@ -16,22 +18,30 @@ import numpy as np
 import pandas as pd
 import pytest
 
-FOLDER = Path(__file__).resolve().parents[1] / "reference_results" / "standard"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference_results"
+#: The single-seed folders with per-frame metrics for every run.
+FOLDERS = [REFERENCE / "standard"]
+SEEDS_FOLDER = REFERENCE / "standard-seeds-0-1"
 RUNS = [f"{m}-{l}" for m in ("Backward", "Forward", "Bi-Directional", "Convolutional")
         for l in ("MSE", "MSLE", "CP")]
 
 
-def test_the_folder_is_complete_small_and_model_free():
+@pytest.fixture(params=FOLDERS, ids=lambda f: f.name)
+def folder(request) -> Path:
+    return request.param
+
+
+def test_the_folder_is_complete_small_and_model_free(folder):
     for name in ("REPORT.md", "config.yaml", "run_info.json", "table1_blur_factor.csv",
                  "table2_relative_blur_factor.csv", "verdicts.csv", "diagnostics.csv",
                  "verdicts_by_measure.csv", "table3_blur_and_fidelity.csv",
                  "paper_comparison.csv"):
-        assert (FOLDER / name).is_file(), name
-    assert sorted(p.name for p in (FOLDER / "runs").iterdir()) == sorted(RUNS)
-    files = [p for p in FOLDER.rglob("*") if p.is_file()]
+        assert (folder / name).is_file(), name
+    assert sorted(p.name for p in (folder / "runs").iterdir()) == sorted(RUNS)
+    files = [p for p in folder.rglob("*") if p.is_file()]
     assert not [p for p in files if p.suffix == ".keras"]
     assert sum(p.stat().st_size for p in files) < 10 * 2**20
-    info = json.loads((FOLDER / "run_info.json").read_text())
+    info = json.loads((folder / "run_info.json").read_text())
     assert info["seconds"] > 0 and info["machine"]["cpu_count"] >= 1
 
 
@@ -41,11 +51,11 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("table, column", [("table1_blur_factor.csv", "bf_pred"),
                                            ("table2_relative_blur_factor.csv", "rbf")])
-def test_tables_equal_their_per_frame_metrics(table, column):
-    summary = pd.read_csv(FOLDER / table).set_index("paper_row")
+def test_tables_equal_their_per_frame_metrics(folder, table, column):
+    summary = pd.read_csv(folder / table).set_index("paper_row")
     for run in RUNS:
         model, loss = run.rsplit("-", 1)
-        values = pd.read_csv(FOLDER / "runs" / run / "per_frame_metrics.csv")[column]
+        values = pd.read_csv(folder / "runs" / run / "per_frame_metrics.csv")[column]
         finite = _finite(values.to_numpy(dtype=np.float64))
         row = summary.loc[f"{model} MLAE - {loss}"]
         assert row["n"] == len(values)
@@ -56,17 +66,17 @@ def test_tables_equal_their_per_frame_metrics(table, column):
         assert row["ci_low"] <= row["mean"] <= row["ci_high"]
 
 
-def test_rbf_is_bf_pred_over_bf_true_minus_one_in_every_run():
+def test_rbf_is_bf_pred_over_bf_true_minus_one_in_every_run(folder):
     for run in RUNS:
-        m = pd.read_csv(FOLDER / "runs" / run / "per_frame_metrics.csv")
+        m = pd.read_csv(folder / "runs" / run / "per_frame_metrics.csv")
         np.testing.assert_allclose(m["rbf"], m["bf_pred"] / m["bf_true"] - 1, rtol=1e-8)
 
 
-def test_diagnostics_agree_with_each_runs_file_and_its_learned_label():
-    table = pd.read_csv(FOLDER / "diagnostics.csv").set_index("method")
+def test_diagnostics_agree_with_each_runs_file_and_its_learned_label(folder):
+    table = pd.read_csv(folder / "diagnostics.csv").set_index("method")
     for run in RUNS:
         model, loss = run.rsplit("-", 1)
-        stored = json.loads((FOLDER / "runs" / run / "diagnostics.json").read_text())
+        stored = json.loads((folder / "runs" / run / "diagnostics.json").read_text())
         row = table.loc[f"{model} MLAE - {loss}"]
         assert row["input_gain_db"] == pytest.approx(stored["input_gain_db"], rel=1e-9)
         assert row["input_gain_db"] == pytest.approx(
@@ -76,12 +86,41 @@ def test_diagnostics_agree_with_each_runs_file_and_its_learned_label():
     assert table.loc["Mean frame", "spread"] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_verdicts_follow_the_learned_labels():
-    verdicts = pd.read_csv(FOLDER / "verdicts.csv")
-    table1 = pd.read_csv(FOLDER / "table1_blur_factor.csv")
+def test_verdicts_follow_the_learned_labels(folder):
+    verdicts = pd.read_csv(folder / "verdicts.csv")
+    table1 = pd.read_csv(folder / "table1_blur_factor.csv")
     idle = table1[table1["learned"] != "yes"]
     if len(idle):
         # some observation rests on a run that did not learn: it must say so
         assert "not meaningful" in set(verdicts["verdict"])
     else:
         assert "not meaningful" not in set(verdicts["verdict"])
+
+
+def test_the_tables_over_seeds_are_the_per_seed_means_with_t_intervals():
+    from scipy import stats
+
+    over = pd.read_csv(SEEDS_FOLDER / "table1_blur_factor.csv").set_index("paper_row")
+    seed0 = pd.read_csv(REFERENCE / "standard" / "table1_blur_factor.csv").set_index("paper_row")
+    seed1 = pd.read_csv(SEEDS_FOLDER / "seed-1" / "table1_blur_factor.csv").set_index("paper_row")
+    t = stats.t.ppf(0.975, df=1)
+    for row in over.index:
+        means = np.array([seed0.loc[row, "mean"], seed1.loc[row, "mean"]])
+        assert (over.loc[row, "seed_0"], over.loc[row, "seed_1"]) == pytest.approx(tuple(means))
+        assert over.loc[row, "mean"] == pytest.approx(means.mean())
+        half = t * means.std(ddof=1) / np.sqrt(2)
+        assert over.loc[row, "ci_low"] == pytest.approx(means.mean() - half)
+        assert over.loc[row, "ci_high"] == pytest.approx(means.mean() + half)
+    comparison = pd.read_csv(SEEDS_FOLDER / "paper_comparison.csv").set_index("paper_row")
+    np.testing.assert_allclose(comparison.loc[over.index, "bf_mean_ours"], over["mean"])
+
+
+def test_the_verdict_rates_count_the_seeds_verdicts():
+    rates = pd.read_csv(SEEDS_FOLDER / "verdicts.csv").set_index("observation")
+    seed0 = pd.read_csv(REFERENCE / "standard" / "verdicts.csv").set_index("observation")
+    for obs, row in rates.iterrows():
+        assert row["seed_0"] == seed0.loc[obs, "verdict"]
+        assert row["holds"] == [row["seed_0"], row["seed_1"]].count("holds")
+        assert row["verdict"].startswith(f"holds in {row['holds']} of 2 seeds")
+        assert row["paired_tests"].startswith("for the claim in") or obs in ("BF-2", "RBF-1",
+                                                                            "RBF-2")
