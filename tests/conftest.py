@@ -7,6 +7,9 @@
 * One smoke-profile study (16 frames, 2 epochs, all 12 runs) is trained once per session
   (``smoke``) and shared by every module that reads a finished study; tests copy it
   (hard links) before changing anything.
+* Hostile inputs (``bad``, ``bad2``: broken videos, arrays, YAML files, FIFOs, a pickle
+  payload) are made once per module, for test_cli.py and test_frames.py; ``refuse_ytdlp``
+  fails a test that constructs yt-dlp (test_sources.py, test_study.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+from helpers import Payload, make_fifo, write_video
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +84,130 @@ def smoke_frames(smoke, tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
         frames = blurutils.load_frames("sample", max_frames=16)
     assert frames.shape == (16, 100, 200)
     return frames
+
+
+# --------------------------------------------------------------------------- hostile inputs
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory) -> dict[str, Path]:
+    """Bad input files, made once (read only by the tests)."""
+    d = tmp_path_factory.mktemp("bad")
+    files: dict[str, Path] = {"dir": d}
+    files["empty"] = d / "empty.mp4"
+    files["empty"].touch()
+    files["n1"] = write_video(d / "one-frame.mp4", 1, 400, 200)
+    files["n2"] = write_video(d / "two-frames.mp4", 2, 400, 200)
+    files["small"] = write_video(d / "small.mp4", 5, 160, 120)
+    full = write_video(d / "full.avi", 30, 400, 200, fourcc="MJPG").read_bytes()
+    files["truncated"] = d / "truncated.avi"
+    files["truncated"].write_bytes(full[: int(len(full) * 0.4)])
+    damaged = bytearray(full)          # every 7th byte of the middle third flipped
+    for i in range(len(damaged) // 3, 2 * len(damaged) // 3, 7):
+        damaged[i] ^= 0xFF
+    files["corrupt"] = d / "corrupt.avi"
+    files["corrupt"].write_bytes(bytes(damaged))
+    mp4 = bytearray(write_video(d / "full.mp4", 30, 400, 200).read_bytes())
+    for i in range(len(mp4) // 3, 2 * len(mp4) // 3, 7):
+        mp4[i] ^= 0xFF
+    files["corrupt_mp4"] = d / "corrupt.mp4"
+    files["corrupt_mp4"].write_bytes(bytes(mp4))
+    files["inf"] = d / "inf.npy"
+    np.save(files["inf"], np.full((3, 100, 200), np.inf))
+    files["int64"] = d / "int64.npy"
+    np.save(files["int64"], np.zeros((3, 100, 200), np.int64))
+    files["rgb"] = d / "rgb.npy"
+    np.save(files["rgb"], np.zeros((2, 100, 200, 3)))
+    files["pickled"] = d / "pickled.npy"
+    np.save(files["pickled"], np.array([Payload(d / "PICKLE-RAN"), None], dtype=object),
+            allow_pickle=True)
+    flat = np.random.default_rng(0).random((3, 100, 200))
+    flat[1] = 0.5                                      # one constant frame: BF = inf
+    files["constant"] = d / "one-constant-frame.npy"
+    np.save(files["constant"], flat)
+    files["yaml_type"] = d / "wrong-type.yaml"
+    files["yaml_type"].write_text('profile: smoke\nepochs: "ten"\n')
+    files["yaml_key"] = d / "typo.yaml"
+    files["yaml_key"].write_text("profile: smoke\nepoch: 3\n")
+    files["yaml_evil"] = d / "evil.yaml"
+    files["yaml_evil"].write_text(
+        f"epochs: !!python/object/apply:os.system ['touch {d / 'YAML-RAN'}']\n")
+    return files
+
+
+@pytest.fixture
+def refuse_ytdlp(monkeypatch):
+    """Constructing yt_dlp.YoutubeDL fails the test."""
+    yt_dlp = pytest.importorskip("yt_dlp")
+    calls: list = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("yt_dlp.YoutubeDL constructed for a non-http(s) source")
+
+    monkeypatch.setattr(yt_dlp, "YoutubeDL", refuse)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def bad2(tmp_path_factory) -> dict[str, Path]:
+    """Hostile inputs of the second round, made once (read only by the tests)."""
+    d = tmp_path_factory.mktemp("bad2")
+    files: dict[str, Path] = {"dir": d}
+    files["fifo_yaml"] = make_fifo(d / "config.yaml")
+    files["fifo_npy"] = make_fifo(d / "frames.npy")
+    files["fifo_mp4"] = make_fifo(d / "video.mp4")
+    huge = d / "huge-header.npy"               # a header claiming 8 TB, 128 bytes of data
+    with open(huge, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+        f.write(b"\0" * 128)
+    files["huge_npy"] = huge
+    short = d / "short.npy"                    # a header promising more than the file holds
+    np.save(short, np.zeros((3, 100, 200), np.uint8))
+    short.write_bytes(short.read_bytes()[:-1000])
+    files["short_npy"] = short
+    files["float255"] = d / "float255.npy"
+    np.save(files["float255"], np.random.default_rng(0).random((3, 100, 200)) * 255)
+    files["negative"] = d / "negative.npy"
+    np.save(files["negative"], np.random.default_rng(0).random((2, 100, 200)) - 0.5)
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    pages = [Image.fromarray(rng.integers(0, 256, (100, 200), dtype=np.uint8), mode="L")
+             for _ in range(5)]
+    files["gif"] = d / "animated.gif"
+    pages[0].save(files["gif"], save_all=True, append_images=pages[1:], duration=40, loop=0)
+    files["yaml_big"] = d / "big.yaml"
+    files["yaml_big"].write_text("profile: smoke\n" + "# padding\n" * 120_000)
+    files["yaml_bomb"] = d / "bomb.yaml"
+    files["yaml_bomb"].write_text(
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "models: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n")
+    files["yaml_dup"] = d / "dup.yaml"
+    files["yaml_dup"].write_text("profile: smoke\nepochs: 2\nseed: 1\nepochs: 50\n")
+    files["yaml_seed"] = d / "seed.yaml"
+    files["yaml_seed"].write_text("profile: smoke\nseed: 4294967296\n")
+    files["yaml_epochs"] = d / "epochs.yaml"
+    files["yaml_epochs"].write_text("profile: smoke\nepochs: 1000000000\n")
+    files["yaml_steps"] = d / "steps.yaml"
+    files["yaml_steps"].write_text("profile: smoke\nconv_steps_per_execution: 1000000000000\n")
+    files["yaml_nan"] = d / "nan.yaml"
+    files["yaml_nan"].write_text("profile: smoke\ncheckpoint_interval_s: .nan\n")
+    files["yaml_nul"] = d / "nul.yaml"
+    files["yaml_nul"].write_text('profile: smoke\nsource: "clip\\0.mp4"\n')
+    # An AVI whose header claims two billion frames (10 are there).
+    avi = bytearray(write_video(d / "ten.avi", 10, 400, 200, fourcc="MJPG").read_bytes())
+    import struct
+    struct.pack_into("<I", avi, avi.find(b"avih") + 8 + 16, 2_000_000_000)
+    struct.pack_into("<I", avi, avi.find(b"strh") + 8 + 32, 2_000_000_000)
+    files["billions"] = d / "billions.avi"
+    files["billions"].write_bytes(bytes(avi))
+    files["clip"] = write_video(d / "clip.mp4", 6, 400, 200)
+    files["a_file"] = d / "a-file"
+    files["a_file"].write_text("not a folder")
+    return files
 
 
 # --------------------------------------------------------------------------- tiers

@@ -3,7 +3,9 @@ names only.
 
 Every ``import`` statement in ``blurutils/`` is read with :mod:`ast` — module level,
 function level and ``TYPE_CHECKING`` blocks alike — so an import hidden inside a
-function to dodge a circular import still counts as an edge.
+function to dodge a circular import still counts as an edge.  The same reading checks
+that every loader call is the safe one (Keras's safe mode, ``allow_pickle=False``,
+``yaml.safe_load``) and that nothing calls ``eval`` or ``exec``.
 """
 
 from __future__ import annotations
@@ -141,3 +143,68 @@ def test_nothing_points_outside_the_repository() -> None:
                     ).startswith('r"'):
                 offences.append(f"{name}:{number}: {line.strip()[:100]}")
     assert not offences, offences
+
+
+# --------------------------------------------------------------------------- safe loaders only
+
+def _calls(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner = func.value.id if isinstance(func, ast.Attribute) and \
+                isinstance(func.value, ast.Name) else ""
+            yield node, owner, name
+
+
+def _keyword(node: ast.Call, key: str):
+    for kw in node.keywords:
+        if kw.arg == key and isinstance(kw.value, ast.Constant):
+            return kw.value.value
+    return "missing"
+
+
+def test_safety_package_source_uses_only_safe_loaders():
+    """Every loader call in blurutils/ is the safe one: load_model(safe_mode=True),
+    np.load(allow_pickle=False), yaml.safe_load; no pickle, eval or exec; Keras's unsafe
+    deserialization is never enabled.
+
+    Two exceptions: ``isolation.py`` pickles a run's job to its own worker process over
+    that process's stdin and a private pipe — never to or from a file; ``cluster.py``
+    unpickles, inside a Dask task, only the job its own caller pickled (Dask itself moves
+    tasks between the machines of a trusted cluster with pickle)."""
+    found = {"load_model": 0, "np.load": 0, "yaml.safe_load": 0}
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", "") or ""]
+                banned = {"pickle", "dill", "marshal", "shelve"} & set(names)
+                assert not banned or (path.name in ("isolation.py", "cluster.py")
+                                      and banned == {"pickle"}), path
+        for node, owner, name in _calls(tree):
+            where = f"{path.name}:{node.lineno}"
+            if name == "load_model":
+                assert _keyword(node, "safe_mode") is True, where
+                found["load_model"] += 1
+            elif owner in ("np", "numpy") and name == "load":
+                assert _keyword(node, "allow_pickle") is False, where
+                found["np.load"] += 1
+            elif owner == "yaml":
+                assert name in ("safe_load", "safe_dump"), where
+                found["yaml.safe_load"] += name == "safe_load"
+            assert name not in ("eval", "exec", "enable_unsafe_deserialization"), where
+        for node in ast.walk(tree):  # no unsafe YAML loader is even named
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id == "yaml":
+                assert node.attr not in ("Loader", "UnsafeLoader", "FullLoader", "load",
+                                         "unsafe_load", "full_load", "load_all"), path.name
+    # Configs load through a subclass of yaml.SafeLoader (safe_load's constructors, plus
+    # duplicate-key and alias-bomb checks): it counts as a safe_load.
+    import yaml
+
+    from blurutils import config as config_module
+
+    assert issubclass(config_module._strict_loader_class(), yaml.SafeLoader)
+    found["yaml.safe_load"] += 1
+    assert all(found.values()), found

@@ -4,21 +4,36 @@ Successful commands that need no TensorFlow run in-process (``main([...])``); ev
 user error runs in a subprocess, so that what reaches the real stderr (including
 lines printed by C libraries such as FFmpeg or TensorFlow) is checked: exit status 2,
 exactly one line, no traceback.
+
+Bad inputs and hostile files (docs/RELIABILITY.md): each is one line and exit status 2
+(or 1 for a locked folder or a full disk), and a frames cache and a results folder made
+earlier are byte-for-byte intact afterwards (``precious``); SIGTERM and SIGHUP stop the
+worker process like Ctrl-C, and a worker never outlives its parent.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from helpers import one_line
 
+from blurutils import sources
 from blurutils.cli import main
+from blurutils.frames import cache_path, load_frames
+from blurutils.paths import frames_dir, raw_dir
+from blurutils.sources import sample_path
 
 REPO = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ["fetch", "frames", "blur", "reproduce"]
@@ -26,11 +41,15 @@ SUBCOMMANDS = ["fetch", "frames", "blur", "reproduce"]
 
 def cli(*args: str, cwd: Path | None = None, debug: bool = False,
         timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m blurutils ARGS`` with this test's data folder."""
+    """Run ``python -m blurutils ARGS`` with this test's data folder (and, given ``cwd``,
+    a default results folder inside it, so nothing reaches the checkout's ``results/``)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("BLURUTILS_DEBUG", "OPENCV_FFMPEG_LOGLEVEL", "TF_CPP_MIN_LOG_LEVEL")}
+           if k not in ("BLURUTILS_DEBUG", "OPENCV_FFMPEG_LOGLEVEL", "TF_CPP_MIN_LOG_LEVEL",
+                        "BLURUTILS_CRASH_AT")}
     env["PYTHONPATH"] = str(REPO)
     env["BLURUTILS_DATA_DIR"] = os.environ["BLURUTILS_DATA_DIR"]  # set per test (conftest)
+    if cwd is not None:
+        env["BLURUTILS_RESULTS_DIR"] = str(Path(cwd) / "default-results")
     if debug:
         env["BLURUTILS_DEBUG"] = "1"
     return subprocess.run([sys.executable, "-m", "blurutils", *args], cwd=cwd, env=env,
@@ -348,3 +367,472 @@ def test_reproduce_end_to_end(tmp_path):
     config = load_config(out / "config.yaml")
     assert (config.profile, config.models, config.losses, config.epochs) == (
         "smoke", ["Forward"], ["MSE"], 1)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+def closed_port() -> int:
+    """A loopback port that nothing listens on."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def snapshot(*folders: Path) -> dict[str, bytes]:
+    """Every file under ``folders``: path -> sha256 of its bytes."""
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def precious(tmp_path) -> dict[str, dict[str, str]]:
+    """What earlier commands computed: a frames cache (``frames sample --max-frames
+    5``) and a study's results folder.  Returns their snapshot."""
+    load_frames("sample", max_frames=5)
+    results = tmp_path / "results"
+    (results / "runs" / "Forward-MSE").mkdir(parents=True)
+    for name, text in [("config.yaml", "profile: demo\nepochs: 10\n"),
+                       ("table1_blur_factor.csv", "paper_row,mean\nForward MLAE - MSE,3.5\n"),
+                       ("REPORT.md", "# an earlier study\n"),
+                       ("runs/Forward-MSE/run.json", '{"status": "done"}'),
+                       ("runs/Forward-MSE/model.keras", "weights"),
+                       ("runs/Forward-MSE/per_frame_metrics.csv", "frame,bf_pred\n1,3.5\n")]:
+        (results / name).write_text(text)
+    shot = {"cache": snapshot(frames_dir()), "results": snapshot(results)}
+    assert len(shot["cache"]) == 1 and len(shot["results"]) == 6
+    return shot
+
+
+def assert_nothing_lost(precious: dict[str, dict[str, str]], tmp_path: Path) -> None:
+    """The earlier frames cache is intact; the results folder is exactly as it was."""
+    cache = snapshot(frames_dir())
+    assert {k: cache.get(k) for k in precious["cache"]} == precious["cache"]
+    # A command that got as far as taking the folder's lock leaves its (empty) lock
+    # file and the pid beside it; every earlier file is byte-identical, nothing else new.
+    after = {k: v for k, v in snapshot(tmp_path / "results").items()
+             if not Path(k).name.startswith(".blurutils.lock")}
+    assert after == precious["results"]
+
+
+CLI_CASES = {
+    # id: (argv, command, words the line must contain)
+    "empty-video": (["frames", "{empty}"], "frames", ["empty.mp4", "empty (0 bytes)"]),
+    "truncated-video": (["frames", "{truncated}"], "frames",
+                        ["truncated.avi", "truncated", "of the 30 frames"]),
+    "corrupt-video": (["frames", "{corrupt}"], "frames", ["corrupt.avi", "corrupt"]),
+    "corrupt-mp4-blur": (["blur", "{corrupt_mp4}"], "blur", ["corrupt.mp4", "corrupt"]),
+    "one-frame-video": (["frames", "{n1}"], "frames", ["one-frame.mp4", "only 1 frame"]),
+    "two-frame-video": (["frames", "{n2}"], "frames", ["two-frames.mp4", "only 2 frame"]),
+    "frames-too-small": (["frames", "{small}"], "frames",
+                         ["small.mp4", "160x120", "smaller than 200x100"]),
+    "malformed-url": (["fetch", "http://exa mple.com/a.mp4"], "fetch",
+                      ["malformed URL", "exa mple.com"]),
+    "url-without-host": (["frames", "http:/nohost"], "frames", ["malformed URL", "no host"]),
+    "ftp-url": (["fetch", "ftp://example.com/a.mp4"], "fetch",
+                ["unsupported URL scheme 'ftp:'", "only http"]),
+    "javascript-url": (["frames", "javascript:alert(1)"], "frames",
+                       ["'javascript:'", "only http"]),
+    "unreachable-url": (["fetch", "http://127.0.0.1:{port}/clip.mp4"], "fetch",
+                        ["cannot download", "127.0.0.1", "refused", "offline"]),
+    "unknown-source": (["frames", "synthtic"], "frames",
+                       ["unknown source 'synthtic'", "did you mean 'synthetic'"]),
+    "zero-max-frames": (["frames", "sample", "--max-frames", "0"], "frames",
+                        ["--max-frames", "positive"]),
+    "two-max-frames": (["frames", "sample", "--max-frames", "2"], "frames",
+                       ["max_frames=2", "at least 3"]),
+    "negative-n-frames": (["fetch", "synthetic", "--n-frames", "-5"], "fetch",
+                          ["--n-frames", "-5"]),
+    "negative-epochs": (["reproduce", "--epochs", "-1", "--out", "{out}"], "reproduce",
+                        ["--epochs", "-1"]),
+    "inf-array": (["blur", "{inf}"], "blur", ["inf.npy", "infinite"]),
+    "int64-array": (["blur", "{int64}"], "blur", ["int64.npy", "dtype int64"]),
+    "rgb-array-shape": (["blur", "{rgb}"], "blur", ["rgb.npy", "shape (2, 100, 200, 3)"]),
+    "yaml-wrong-type": (["reproduce", "--config", "{yaml_type}", "--out", "{out}"],
+                        "reproduce", ["wrong-type.yaml", "epochs='ten'", "expected int"]),
+    "yaml-unknown-key": (["reproduce", "--config", "{yaml_key}", "--out", "{out}"],
+                         "reproduce", ["typo.yaml", "unknown key(s) epoch"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_cli_bad_input(case, bad, precious, tmp_path):
+    argv, command, words = CLI_CASES[case]
+    values = {**{k: str(v) for k, v in bad.items()}, "port": str(closed_port()),
+              "out": str(tmp_path / "results")}
+    proc = cli(*[a.format(**values) for a in argv], cwd=tmp_path)
+    assert_user_error(proc, command, *words)
+    assert proc.stdout == ""
+    assert_nothing_lost(precious, tmp_path)
+
+
+def test_cli_empty_test_split_keeps_earlier_results(precious, tmp_path):
+    """4 frames, blocked split: 1 training target, 0 test targets.  The frames are
+    decoded before the split is known; the earlier results (config.yaml included) stay."""
+    proc = cli("reproduce", "--profile", "smoke", "--max-frames", "4", "--split", "blocked",
+               "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert_user_error(proc, "reproduce", "4 frames give 1 training and 0 test targets",
+                      "use more frames")
+    assert_nothing_lost(precious, tmp_path)
+
+
+def test_cli_unknown_model_keeps_earlier_results(precious, tmp_path, capfd):
+    """In-process (test_cli.py checks the same error in a subprocess): the earlier
+    study's folder is untouched."""
+    assert main(["reproduce", "--profile", "smoke", "--models", "Forward,LSTM",
+                 "--out", str(tmp_path / "results")]) == 2
+    one_line(capfd.readouterr().err, "reproduce", "unknown model 'LSTM'")
+    assert_nothing_lost(precious, tmp_path)
+
+
+def test_cli_constant_frame_is_counted_not_averaged(bad, capsys):
+    """A flat frame has BF = inf: reported and counted, never averaged (exit 0)."""
+    assert main(["blur", str(bad["constant"])]) == 0
+    out = capsys.readouterr().out
+    assert "finite 2 of 3; infinite (flat images) 1" in out
+    from blurutils.metrics import blur_factor
+
+    bf = blur_factor(np.load(bad["constant"]))
+    assert np.isinf(bf[1]) and np.isfinite(bf[[0, 2]]).all()
+    assert f"mean {np.mean(bf[[0, 2]]):.4g}" in out
+
+
+# ----------------------------------------------------------------- URLs in-process
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """Keeps the server's own tracebacks off stderr (yt-dlp hangs up after reading the
+    headers when the size is over the limit): only blurutils' stderr is under test."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path, bad):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "clip.mp4").write_bytes(bad["small"].read_bytes())
+    srv = _QuietServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def test_cli_url_larger_than_the_size_limit(server, bad, precious, tmp_path, capfd,
+                                            monkeypatch):
+    monkeypatch.setitem(sources.resolve_source.__kwdefaults__, "max_filesize", 1000)
+    url = f"{server}/clip.mp4"
+    assert main(["fetch", url]) == 2
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    one_line(captured.err, "fetch", url, "larger than the size limit",
+             f"{bad['small'].stat().st_size} bytes > 1000 bytes")
+    assert list(raw_dir().iterdir()) == []            # no partial download left
+    assert_nothing_lost(precious, tmp_path)
+
+
+def test_cli_playlist_url(monkeypatch, precious, tmp_path, capfd):
+    yt_dlp = pytest.importorskip("yt_dlp")
+    downloads = []
+
+    class Playlist:
+        def __init__(self, params):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def extract_info(self, url, download=True):
+            return {"_type": "playlist", "id": "PL1", "entries": [{"id": "a"}, {"id": "b"}]}
+
+        def process_ie_result(self, info, download=True):
+            downloads.append(info)
+
+    monkeypatch.setattr(yt_dlp, "YoutubeDL", Playlist)
+    url = "https://www.youtube.com/playlist?list=PL1"
+    assert main(["frames", url]) == 2
+    captured = capfd.readouterr()
+    one_line(captured.err, "frames", url, "playlist or channel, not a single video")
+    assert downloads == [] and list(raw_dir().iterdir()) == []
+    assert_nothing_lost(precious, tmp_path)
+
+
+# ----------------------------------------------------------------- caches, pickles and YAML tags
+
+def test_corrupt_frames_cache_via_cli_is_rebuilt(capsys):
+    """A frames cache holding garbage is detected, deleted and rebuilt, not trusted."""
+    assert main(["frames", "sample", "--max-frames", "5"]) == 0
+    target = cache_path(sample_path(), max_frames=5, step=1, start=None, end=None)
+    good = target.read_bytes()
+    target.write_bytes(good[: len(good) // 2])                     # cut short
+    assert main(["frames", "sample", "--max-frames", "5"]) == 0
+    assert "5 frames, shape (5, 100, 200), dtype uint8" in capsys.readouterr().out
+    assert target.read_bytes() == good
+
+
+def test_safety_pickled_npy_in_blur_cli(bad, tmp_path):
+    proc = cli("blur", str(bad["pickled"]), cwd=tmp_path)
+    assert_user_error(proc, "blur", "pickled.npy", "allow_pickle=False")
+    assert not (bad["dir"] / "PICKLE-RAN").exists()
+
+
+def test_safety_yaml_python_tag_in_reproduce_cli(bad, precious, tmp_path):
+    proc = cli("reproduce", "--config", str(bad["yaml_evil"]), "--out",
+               str(tmp_path / "results"), cwd=tmp_path)
+    assert_user_error(proc, "reproduce", "evil.yaml", "not valid YAML")
+    assert not (bad["dir"] / "YAML-RAN").exists()
+    assert_nothing_lost(precious, tmp_path)
+
+
+# ----------------------------------------------------------------- second round (issue 16)
+# Own only what you wrote, validate before you destroy, bound every input, survive a full
+# disk and SIGTERM, never echo a secret.  docs/RELIABILITY.md rows 38-.
+
+CLI_CASES_2 = {
+    # id: (argv, command, words the line must contain)
+    "seed-too-large": (["reproduce", "--seed", "4294967296", "--out", "{out}"], "reproduce",
+                       ["--seed", "2**32"]),
+    "yaml-seed-too-large": (["reproduce", "--config", "{yaml_seed}", "--out", "{out}"],
+                            "reproduce", ["seed=4294967296", "2**32"]),
+    "epochs-too-large": (["reproduce", "--epochs", "2000000", "--out", "{out}"], "reproduce",
+                         ["--epochs", "too large"]),
+    "yaml-epochs-too-large": (["reproduce", "--config", "{yaml_epochs}", "--out", "{out}"],
+                              "reproduce", ["epochs=1000000000", "between 1 and 1,000"]),
+    "yaml-steps-too-large": (["reproduce", "--config", "{yaml_steps}", "--out", "{out}"],
+                             "reproduce", ["conv_steps_per_execution", "between 1 and"]),
+    "yaml-nan-interval": (["reproduce", "--config", "{yaml_nan}", "--out", "{out}"],
+                          "reproduce", ["checkpoint_interval_s=nan"]),
+    "yaml-nul-in-source": (["reproduce", "--config", "{yaml_nul}", "--out", "{out}"],
+                           "reproduce", ["source=", "NUL"]),
+    "start-nan": (["frames", "sample", "--start", "nan"], "frames", ["--start", "finite"]),
+    "end-inf": (["frames", "sample", "--end", "inf"], "frames", ["--end", "finite"]),
+    "n-frames-huge": (["fetch", "synthetic", "--n-frames", "10000000000"], "fetch",
+                      ["--n-frames", "too large"]),
+    "fifo-config": (["reproduce", "--config", "{fifo_yaml}", "--out", "{out}"], "reproduce",
+                    ["config.yaml", "named pipe"]),
+    "fifo-npy": (["blur", "{fifo_npy}"], "blur", ["frames.npy", "named pipe"]),
+    "fifo-video": (["frames", "{fifo_mp4}"], "frames", ["video.mp4", "named pipe"]),
+    "npy-header-terabytes": (["blur", "{huge_npy}"], "blur",
+                             ["huge-header.npy", "header claims", "8,000,000,000,000 bytes"]),
+    "npy-header-truncated": (["blur", "{short_npy}"], "blur", ["short.npy", "truncated"]),
+    "video-header-billions": (["frames", "{billions}"], "frames",
+                              ["billions.avi", "decoded 10 of the 2000000000 frames"]),
+    "yaml-too-large": (["reproduce", "--config", "{yaml_big}", "--out", "{out}"], "reproduce",
+                       ["big.yaml", "larger than 1,048,576 bytes"]),
+    "yaml-alias-bomb": (["reproduce", "--config", "{yaml_bomb}", "--out", "{out}"],
+                        "reproduce", ["bomb.yaml", "expands to more than 10,000"]),
+    "yaml-duplicate-key": (["reproduce", "--config", "{yaml_dup}", "--out", "{out}"],
+                           "reproduce", ["dup.yaml", "'epochs' appears twice", "lines 2 and 4"]),
+    "float-0-255-blur": (["blur", "{float255}"], "blur", ["float255.npy", "outside [0, 1]"]),
+    "float-negative-blur": (["blur", "{negative}"], "blur", ["negative.npy", "outside [0, 1]"]),
+    "interpolate-out-is-input": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                  "{clip}"], "interpolate", ["clip.mp4", "is an input"]),
+    "interpolate-out-is-directory": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                      "{dir}/adir.mp4"], "interpolate", ["is a directory"]),
+    "interpolate-out-under-a-file": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                      "{a_file}/x.mp4"], "interpolate",
+                                     ["a-file is a file, not a folder"]),
+    "interpolate-out-in-frames-cache": (["interpolate", "{clip}", "--method", "copy", "--out",
+                                         "{data}/frames/x.mp4"], "interpolate",
+                                        ["inside the data folder"]),
+    "url-password-redacted": (["fetch", "http://alice:hunter2@127.0.0.1:{port}/a.mp4?token=s3cr"],
+                              "fetch", ["http://***@127.0.0.1", "token=***"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES_2))
+def test_cli_bad_input_second_round(case, bad2, precious, tmp_path):
+    """Exit 2, one line, no traceback, empty stdout, and nothing computed lost; a FIFO
+    never blocks (each command is over in seconds)."""
+    argv, command, words = CLI_CASES_2[case]
+    (bad2["dir"] / "adir.mp4").mkdir(exist_ok=True)
+    values = {k: str(v) for k, v in bad2.items()}
+    values.update(out=str(tmp_path / "results"), port=str(closed_port()),
+                  data=os.environ["BLURUTILS_DATA_DIR"])
+    proc = cli(*[a.format(**values) for a in argv], cwd=tmp_path)
+    line = assert_user_error(proc, command, *words)
+    assert proc.stdout == ""
+    assert "hunter2" not in proc.stderr + proc.stdout and "s3cr" not in proc.stderr
+    if "float" in case:  # the message says what to do
+        assert "divided by 255" in line
+    assert_nothing_lost(precious, tmp_path)
+    assert bad2["clip"].stat().st_size > 0 and bad2["a_file"].read_text() == "not a folder"
+
+
+def test_cli_blur_on_an_animated_gif_measures_every_frame(bad2, capsys):
+    """A multi-page image is a clip: each page is measured, not only the first."""
+    assert main(["blur", str(bad2["gif"])]) == 0
+    out = capsys.readouterr().out
+    assert "5 frames of 100x200" in out and "finite 5 of 5" in out
+
+
+def test_cli_data_dir_that_is_a_file_is_one_line(bad2, tmp_path):
+    env_before = os.environ["BLURUTILS_DATA_DIR"]
+    os.environ["BLURUTILS_DATA_DIR"] = str(bad2["a_file"])
+    try:
+        proc = cli("frames", "sample", "--max-frames", "5", cwd=tmp_path)
+    finally:
+        os.environ["BLURUTILS_DATA_DIR"] = env_before
+    assert_user_error(proc, "frames", "BLURUTILS_DATA_DIR", "a-file", "not a folder")
+    assert bad2["a_file"].read_text() == "not a folder"
+
+
+# ----------------------------------------------------------------- locks
+
+def test_cli_second_reproduce_into_a_locked_folder_is_one_line(bad2, precious, tmp_path):
+    """A real OS lock (filelock): while another process holds the results folder, a
+    second reproduce says so in one line, exit 1, before touching anything."""
+    from filelock import FileLock
+
+    out = tmp_path / "results"
+    (out / ".blurutils.lock.pid").write_text("4242")
+    before = snapshot(out)
+    with FileLock(str(out / ".blurutils.lock")):
+        proc = cli("reproduce", "--profile", "smoke", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    one_line(proc.stderr, "reproduce", "another blurutils run", "process 4242",
+             "another --out")
+    assert {k: v for k, v in snapshot(out).items() if ".blurutils.lock" not in k} == \
+        {k: v for k, v in before.items() if ".blurutils.lock" not in k}
+    after = snapshot(out)
+    assert {k: after.get(k) for k in precious["results"]} == precious["results"]
+
+
+def test_cli_data_folder_lock_waits_then_says_so(tmp_path):
+    """The data folder is locked while frames are decoded and cached: another process
+    waits (one note), and after its timeout says so in one line (exit 1)."""
+    from filelock import FileLock
+
+    data = Path(os.environ["BLURUTILS_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    os.environ["BLURUTILS_DATA_LOCK_TIMEOUT"] = "0.3"
+    try:
+        with FileLock(str(data / ".blurutils.lock")):
+            proc = cli("frames", "sample", "--max-frames", "5", cwd=tmp_path)
+    finally:
+        del os.environ["BLURUTILS_DATA_LOCK_TIMEOUT"]
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in proc.stderr and len(lines) == 2, proc.stderr
+    assert lines[0].startswith("waiting for another blurutils process")
+    assert lines[1].startswith("blurutils frames: error: ") and "data folder" in lines[1]
+    assert not list(frames_dir().glob("*.npy"))
+    assert cli("frames", "sample", "--max-frames", "5", cwd=tmp_path).returncode == 0
+
+
+# ----------------------------------------------------------------- full disk
+
+def test_cli_full_disk_writing_the_synthetic_clip_is_one_line(tmp_path):
+    """ENOSPC at the rename (injected: BLURUTILS_CRASH_AT=write:1:ENOSPC) is one line
+    naming the folder, exit 1; nothing is left in data/raw."""
+    os.environ["BLURUTILS_CRASH_AT"] = "write:1:ENOSPC"
+    try:
+        env_proc = subprocess.run(
+            [sys.executable, "-m", "blurutils", "fetch", "synthetic", "--n-frames", "4"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        del os.environ["BLURUTILS_CRASH_AT"]
+    assert env_proc.returncode == 1, env_proc.stderr
+    one_line(env_proc.stderr, "fetch", str(raw_dir()), "no space left", "free")
+    assert list(raw_dir().iterdir()) == []
+
+
+def test_cli_full_disk_for_the_frames_cache_keeps_the_frames(tmp_path):
+    """The cache is optional: a full disk while writing it is a warning; the frames
+    are still decoded and used (exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "blurutils", "frames", "sample", "--max-frames", "5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO), "BLURUTILS_CRASH_AT": "write:1:ENOSPC"})
+    assert proc.returncode == 0, proc.stderr
+    assert "5 frames, shape (5, 100, 200)" in proc.stdout and "not written" in proc.stdout
+    assert "could not write the frame cache" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(frames_dir().iterdir()) == []
+
+
+# ----------------------------------------------------------------- signals
+
+SLEEPER = '''
+import os, time
+
+def nap(*, report):
+    report(f"worker {os.getpid()} started")
+    time.sleep(120)
+'''
+
+
+DRIVER = '''
+import sys
+sys.path.insert(0, {folder!r})
+import sleeper
+from blurutils import cli
+from blurutils.isolation import run_in_child
+cli.COMMANDS["fetch"] = lambda args: run_in_child(sleeper.nap, name="Forward-MSE",
+                                                  report=lambda line: print(line, flush=True))
+sys.exit(cli.main(["fetch"]))
+'''
+
+
+def _start_worker(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """A parent running blurutils.cli.main whose command waits on a worker process;
+    returns once the worker has reported its pid."""
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    parent = subprocess.Popen([sys.executable, "-c", DRIVER.format(folder=str(tmp_path))],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    line = parent.stdout.readline()  # blocks until the worker speaks (or the parent dies)
+    assert line.startswith("worker "), (line, parent.stderr.read() if parent.poll() else "")
+    return parent, int(line.split()[1])
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig, status", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_and_sighup_behave_like_ctrl_c(sig, status, tmp_path):
+    """The worker is stopped, one line says work is saved and how to resume, and the
+    exit status is 128 + the signal's number."""
+    import signal
+
+    parent, worker = _start_worker(tmp_path)
+    parent.send_signal(getattr(signal, sig))
+    out, err = parent.communicate(timeout=30)
+    assert parent.returncode == status, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [f"blurutils fetch: stopped by {sig}; finished work is saved — run the "
+                     "same command again to resume"], err
+    assert _gone(worker), "the worker outlived its parent"
+
+
+def test_a_worker_never_outlives_a_parent_killed_with_sigkill(tmp_path):
+    import signal
+
+    parent, worker = _start_worker(tmp_path)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=30)
+    assert _gone(worker), "orphaned worker still running"

@@ -1,6 +1,8 @@
 """The study's configuration: profiles, overrides, YAML in and out, and validation.
 
-No training here: building a config only imports Keras (for the model names).
+No training here: building a config only imports Keras (for the model names).  YAML is
+loaded safely (a ``!!python`` tag runs nothing), and a URL's password and tokens never
+reach ``config.yaml``.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from helpers import SECRET_URL
 
 from blurutils.config import (ALL_LOSSES, ALL_MODELS, PROFILES, StudyConfig, dump_config,
                               from_dict, load_config, make_config)
 from blurutils.errors import BlurUtilsError, ConfigError
+from blurutils.sources import cache_key
 
 
 def write_yaml(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
@@ -332,3 +336,39 @@ def test_dump_config_writes_every_field():
     assert set(values) == {f.name for f in dataclasses.fields(StudyConfig)}
     assert values["models"] == list(ALL_MODELS)
     assert values["epochs"] == 2
+
+
+# --------------------------------------------------------------------------- safety
+
+@pytest.mark.parametrize("text", [
+    "epochs: !!python/object/apply:os.system ['touch {marker}']\n",
+    "!!python/object/apply:os.system ['touch {marker}']\n",
+    "seed: !!python/object/new:subprocess.check_output [['touch', '{marker}']]\n",
+    "out: !!python/name:os.system\n",
+])
+def test_safety_yaml_python_tags_run_nothing(tmp_path, text):
+    from blurutils.config import load_config
+
+    marker = tmp_path / "YAML-RAN"
+    path = tmp_path / "evil.yaml"
+    path.write_text(text.format(marker=marker))
+    with pytest.raises(ConfigError, match="not valid YAML") as info:
+        load_config(path)
+    assert "evil.yaml" in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()
+
+
+def test_secrets_never_reach_config_yaml(tmp_path):
+    from blurutils.config import dump_config, load_config, make_config
+
+    config = make_config("smoke", source=SECRET_URL)
+    text = dump_config(config)
+    assert "hunter2" not in text and "s3cr" not in text
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    # user:password is not part of the download's cache key, so a config written with
+    # it redacted still finds the video downloaded with it.
+    login = "https://alice:hunter2@videos.example.com/clip.mp4?id=7"
+    path.write_text(dump_config(make_config("smoke", source=login)))
+    assert "hunter2" not in path.read_text()
+    assert cache_key(load_config(path).source) == cache_key(login)

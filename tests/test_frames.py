@@ -3,7 +3,9 @@
 The sample clip (Big Buck Bunny, 132 frames, 1280x720) is decoded once per session by
 the ``sample_frames`` fixture (conftest.py) and once more for the ``step`` check; every
 other video here is a tiny clip written with OpenCV.  Every test has its own data
-folder (``BLURUTILS_DATA_DIR``, autouse fixture in conftest.py).
+folder (``BLURUTILS_DATA_DIR``, autouse fixture in conftest.py).  Hostile files
+(corrupt videos, a pickled cache, a clip too long for memory) come from the ``bad`` and
+``bad2`` fixtures in conftest.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from blurutils.errors import FrameError, SourceError
 from blurutils.frames import (FRAME_SHAPE, cache_path, crop_box, extract_frames, load_frames,
                               preprocess_frame, read_cache, to_unit_float)
 from blurutils.paths import frames_dir
+from blurutils.sources import sample_path
 
 
 def write_video(path: Path, n: int, width: int, height: int, *, fourcc: str = "mp4v",
@@ -422,3 +425,59 @@ def test_read_ahead_keeps_frame_selection(clip: Path, options: dict) -> None:
     expected = [preprocess_frame(f) for f in decode_all(clip)][::options.get("step", 1)]
     expected = expected[:options.get("max_frames", len(expected))]
     np.testing.assert_array_equal(extract_frames(clip, **options), np.stack(expected))
+
+
+# --------------------------------------------------------------------------- hostile files
+
+def test_api_corrupt_video_is_a_frame_error(bad):
+    for key in ("corrupt", "corrupt_mp4"):
+        with pytest.raises(FrameError, match=rf"{bad[key].name}: truncated or corrupt"):
+            extract_frames(bad[key])
+        with pytest.raises(FrameError, match=bad[key].name):
+            load_frames(bad[key])
+    assert list(frames_dir().iterdir()) == []          # nothing cached from a bad video
+
+
+def test_safety_pickled_frames_cache_is_rejected_and_rebuilt(bad):
+    """A .npy frame cache holding a pickled object array is deleted and rebuilt; the
+    pickle is never executed."""
+    marker = bad["dir"] / "PICKLE-RAN"
+    load_frames("sample", max_frames=5)
+    target = cache_path(sample_path(), max_frames=5, step=1, start=None, end=None)
+    good = target.read_bytes()
+    target.write_bytes(bad["pickled"].read_bytes())
+    assert read_cache(target) is None
+    assert not target.exists()
+    target.write_bytes(bad["pickled"].read_bytes())
+    assert load_frames("sample", max_frames=5).shape == (5, 100, 200)
+    assert target.read_bytes() == good
+    assert not marker.exists()
+
+
+def test_safety_pickle_payload_is_live_with_allow_pickle(bad, tmp_path):
+    """Control: the payload is real — np.load(allow_pickle=True) would run it."""
+    marker = bad["dir"] / "PICKLE-RAN"
+    np.load(bad["pickled"], allow_pickle=True)
+    assert marker.exists()
+    marker.unlink()
+
+
+@pytest.mark.parametrize("name", ["..mp4", "...", "a..b.mp4", "-rf .mp4", "$(touch x).mp4",
+                                  "vidéo ünïcode.mp4", "x" * 240 + ".mp4", "back\\slash.mp4"])
+def test_safety_frame_caches_stay_in_frames_dir(name, tmp_path):
+    video = tmp_path / name
+    video.write_bytes(b"not decoded here")
+    target = cache_path(video, max_frames=None, step=1, start=None, end=None)
+    assert target.resolve().parent == frames_dir().resolve()
+    assert target.suffix == ".npy" and ".." not in target.stem and "\\" not in target.name
+
+
+def test_api_frame_count_is_bounded_by_memory_not_by_the_header(bad2, monkeypatch):
+    """Frames are allocated as they arrive; past MAX_FRAME_BYTES a video without
+    max_frames is one line, not a MemoryError."""
+    import blurutils.frames as frames_mod
+
+    monkeypatch.setattr(frames_mod, "MAX_FRAME_BYTES", 4 * 100 * 200)
+    with pytest.raises(FrameError, match=r"more than 4 frames .*--max-frames"):
+        extract_frames(bad2["clip"])
+    assert len(extract_frames(bad2["clip"], max_frames=4)) == 4

@@ -1,8 +1,10 @@
-"""Tests for blurutils.sources: naming, local files, the offline kinds and downloads.
+"""Tests for blurutils.sources: naming, local files, the offline kinds, downloads, safety.
 
 Nothing here touches the internet.  Downloads run the real yt-dlp against an HTTP
 server on 127.0.0.1; every test gets its own data folder through
-``BLURUTILS_DATA_DIR``.
+``BLURUTILS_DATA_DIR``.  Safety: only http(s) URLs reach yt-dlp, nothing a user passes
+(a URL, a synthetic option) writes outside the data folder, secrets in a URL never reach
+the download's sidecar, and a download's total time is bounded.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import functools
 import http.server
 import importlib.util
 import json
+import os
 import re
 import socket
 import sys
@@ -21,12 +24,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import one_line
 
 from blurutils import sources
-from blurutils.errors import SourceError
-from blurutils.paths import raw_dir
+from blurutils.cli import main
+from blurutils.errors import BlurUtilsError, SourceError
+from blurutils.frames import load_frames
+from blurutils.paths import data_dir, frames_dir, raw_dir
 from blurutils.sources import (PAPER_VIDEO_URL, SAMPLE_CREDIT, cache_key, resolve_source,
-                               source_kind, youtube_id)
+                               source_kind, synthetic_path, youtube_id)
 
 yt_dlp = pytest.importorskip("yt_dlp")
 
@@ -35,8 +41,8 @@ OFFLINE_WORDS = ("sample", "synthetic", "local video file")
 
 # --------------------------------------------------------------------------- fixtures
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(autouse=True, name="data_dir")
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test writes into its own data folder, never the checkout's ``data/``."""
     root = tmp_path / "data"
     monkeypatch.setenv("BLURUTILS_DATA_DIR", str(root))
@@ -590,3 +596,187 @@ def test_unsupported_page(server) -> None:
         resolve_source(url)
     assert_one_line_download_error(exc, url)
     assert raw_entries() == []
+
+
+# --------------------------------------------------------------------------- safety
+# ``refuse_ytdlp`` (conftest.py) fails a test that constructs yt_dlp.YoutubeDL.
+
+@pytest.fixture
+def restore_env(monkeypatch):
+    """``main`` may set OPENCV_FFMPEG_LOGLEVEL in os.environ; undo it after the test."""
+    monkeypatch.setenv("OPENCV_FFMPEG_LOGLEVEL", "placeholder")
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL")
+    monkeypatch.delenv("BLURUTILS_DEBUG", raising=False)
+
+
+NOT_HTTP = ["file:///etc/passwd", "FILE://localhost/etc/hostname", "ftp://example.com/a.mp4",
+            "javascript:alert(1)", "data:video/mp4;base64,AAAA", "../../../etc/passwd.mp4",
+            "videos/../../x.mp4", "http:/nohost", "http:nohost/a.mp4", "https:///a.mp4",
+            " file:///etc/passwd", "sftp://host/a.mp4", "//example.com/a.mp4"]
+
+
+@pytest.mark.parametrize("source", NOT_HTTP)
+@pytest.mark.usefixtures("restore_env")
+def test_safety_only_http_urls_reach_ytdlp(source, refuse_ytdlp, tmp_path, capfd):
+    with pytest.raises(SourceError):
+        resolve_source(source)
+    with pytest.raises(BlurUtilsError):
+        load_frames(source)
+    for command in ("fetch", "frames"):
+        assert main([command, source]) == 2
+        one_line(capfd.readouterr().err, command)
+    assert refuse_ytdlp == []
+    assert list(raw_dir().iterdir()) == [] and list(frames_dir().iterdir()) == []
+
+
+def test_safety_http_urls_do_reach_ytdlp(refuse_ytdlp):
+    """Control: the refusal fixture works — an http URL does construct yt-dlp."""
+    with pytest.raises(AssertionError, match="constructed"):
+        resolve_source("https://example.com/clip.mp4")
+    assert len(refuse_ytdlp) == 1
+
+
+HOSTILE_URLS = [
+    "https://example.com/../../../../etc/passwd",
+    "https://example.com/%2e%2e/%2e%2e/%2e%2e/x.mp4",
+    "https://example.com/..%2F..%2F..%2Fx.mp4",
+    "https://www.youtube.com/watch?v=..%2F..%2Fetc",
+    "https://youtu.be/../../x",
+    "https://example.com/a\\..\\..\\b.mp4",
+    "https://example.com/x.mp4?out=../../y&name=/etc/passwd",
+    "https://example.com/%00.mp4",
+    "https://example.com/" + "a" * 5000 + ".mp4",
+    "https://例え.jp/ビデオ/../../動画.mp4",
+    "http://user:pa/ss@example.com/x.mp4",
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS, ids=range(len(HOSTILE_URLS)))
+def test_safety_url_downloads_stay_in_raw_dir(url, monkeypatch, tmp_path):
+    """Whatever the URL, the download lands in raw_dir()/<key>.mp4 (resolved parent is
+    raw_dir), yt-dlp is told to write only into a private folder in raw_dir, and a
+    file yt-dlp reports outside that folder is never taken."""
+    yt_dlp = pytest.importorskip("yt_dlp")
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(b"outside the data folder")
+    seen: list[dict] = []
+
+    class Fake:
+        def __init__(self, params):
+            self.params = params
+            seen.append(params)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def extract_info(self, url, download=True):
+            return {"id": "x", "title": "../../evil", "ext": "mp4"}
+
+        def process_ie_result(self, info, download=True):
+            home = Path(self.params["paths"]["home"])
+            name = self.params["outtmpl"]["default"].replace("%(ext)s", "mp4")
+            (home / name).write_bytes(b"video bytes")
+            return {**info, "requested_downloads": [{"filepath": str(outside)}]}
+
+    monkeypatch.setattr(yt_dlp, "YoutubeDL", Fake)
+    try:
+        key = cache_key(url)
+    except SourceError:
+        with pytest.raises(SourceError):
+            resolve_source(url)
+        assert seen == []
+        return
+    path = resolve_source(url, progress=False)
+    raw = raw_dir().resolve()
+    assert path.resolve().parent == raw and path.name == f"{key}.mp4"
+    assert path.read_bytes() == b"video bytes"
+    assert outside.read_bytes() == b"outside the data folder"      # not moved or taken
+    params = seen[0]
+    assert Path(params["paths"]["home"]).resolve().parent == raw
+    assert params["paths"]["temp"] == params["paths"]["home"]
+    assert os.sep not in params["outtmpl"]["default"] and ".." not in params["outtmpl"]["default"]
+    assert params["cachedir"] is False and params["restrictfilenames"] is True
+    assert sorted(p.name for p in raw.iterdir()) == [f"{key}.json", f"{key}.mp4"]
+    assert [p for p in data_dir().rglob("*") if p.is_file() and p.parent != raw
+            and not p.name.startswith(".blurutils.lock")] == []  # the data folder's lock
+
+
+@pytest.mark.parametrize("options", [
+    dict(n_frames="../../x"), dict(seed="0/../../../tmp/x"), dict(width="400/.."),
+    dict(fps="25/../../x"), dict(fps=float("nan")), dict(n_frames=12.5), dict(seed=True),
+])
+def test_safety_synthetic_options_never_reach_a_path(options, monkeypatch):
+    import blurutils.synthetic
+
+    monkeypatch.setattr(blurutils.synthetic, "write_synthetic_video",
+                        lambda *a, **k: pytest.fail("writer called with a bad option"))
+    with pytest.raises(SourceError):
+        synthetic_path(**options)
+    assert list(raw_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize("options", [
+    dict(seed=-1), dict(n_frames=10**12), dict(fps=1e300), dict(fps=0.001),
+    dict(width=np.int64(400), seed=np.int32(7)),
+])
+def test_safety_synthetic_files_stay_in_raw_dir(options, monkeypatch):
+    import blurutils.synthetic
+
+    written: list[Path] = []
+
+    def fake_writer(target, n, **kwargs):
+        written.append(Path(target))
+        Path(target).write_bytes(b"video")
+        return target
+
+    monkeypatch.setattr(blurutils.synthetic, "write_synthetic_video", fake_writer)
+    path = synthetic_path(**options)
+    assert written and written[0].resolve().parent == raw_dir().resolve()
+    assert path.resolve().parent == raw_dir().resolve()
+
+
+def test_secrets_never_reach_the_download_sidecar(server):
+    host = server.base_url.replace("http://", "")
+    url = f"http://alice:hunter2@{host}/clip.mp4?session_token=s3cr"
+    path = resolve_source(url)
+    sidecar = path.with_suffix(".json").read_text()
+    assert "hunter2" not in sidecar and "s3cr" not in sidecar
+    assert json.loads(sidecar)["url"] == f"http://***@{host}/clip.mp4?session_token=***"
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Sends a large video a few bytes at a time: each read is quick (no socket
+    timeout), the whole download never ends."""
+
+    def log_message(self, format, *args) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        import time
+        for _ in range(400):
+            self.wfile.write(b"\0" * 64)
+            self.wfile.flush()
+            time.sleep(0.01)
+
+
+def test_download_total_time_is_bounded():
+    srv = _QuietServer(("127.0.0.1", 0), _TrickleHandler)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/slow.mp4"
+        with pytest.raises(SourceError, match=r"slower than the time limit .*0\.5 s"):
+            resolve_source(url, max_seconds=0.5)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+    assert list(raw_dir().iterdir()) == []

@@ -3,7 +3,9 @@ tables and observations, and idempotent reruns.
 
 The smoke study (16 frames of the sample clip, 2 epochs, 12 runs) is the only
 expensive part; every test below that needs trained runs reads its output folder.
-Verdict logic and summary tables are tested on synthetic numbers, without training.
+Verdict logic and summary tables are tested on synthetic numbers, without training.  A
+source that is not an http(s) URL stops the study before yt-dlp is called or anything is
+written.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pandas as pd
 import pytest
 
 from blurutils.config import ALL_LOSSES, ALL_MODELS, load_config, make_config
+from blurutils.errors import SourceError
 from blurutils.metrics import SHARPNESS_COLUMNS
 
 #: The paper's Tables 1-2 as printed (mean, std), transcribed by hand from the paper's
@@ -707,3 +710,17 @@ def test_verdicts_on_runs_that_learned_are_judged():
     assert partly.loc["BF-1", "verdict"] == "not meaningful"
     assert "Forward CP" in partly.loc["BF-1", "evidence"]
     assert partly.loc["BF-3", "verdict"] != "not meaningful"  # conv runs only
+
+
+# ----------------------------------------------------------------- a source that is not http(s)
+
+def test_safety_only_http_urls_reach_ytdlp_in_a_study(refuse_ytdlp, tmp_path):
+    from blurutils.config import make_config
+    from blurutils.study import run_study
+
+    config = make_config("smoke", source="file:///etc/passwd", out=str(tmp_path / "out"),
+                         models=["Forward"], losses=["MSE"])
+    with pytest.raises(SourceError, match="only http:// and https://"):
+        run_study(config, report=lambda line: None)
+    assert refuse_ytdlp == []
+    assert not (tmp_path / "out" / "config.yaml").exists()

@@ -5,6 +5,11 @@ convolutional model with 2 filters (a few hundred parameters) on the first 20 fr
 the sample clip; two use the real 42M-parameter Forward model for two epochs.  Each
 expensive run is a module-scoped fixture; a test that changes a run folder works on its
 own copy (``shutil.copytree``), so tests do not depend on each other's order.
+
+Damaged run files (``model.keras``, ``history.csv``, ``run.json``, ``state.json``) make a
+run redo its work, never a traceback; a finished run with other settings is kept, not
+deleted; saved models load in Keras's safe mode (a Lambda layer is refused, its code
+never runs).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import math
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -716,3 +722,203 @@ def build_model_on(frame_shape) -> keras.Model:
     from blurutils.models import build_model
 
     return build_model("Forward", frame_shape=frame_shape)
+
+
+# ----------------------------------------------------------------- damaged run files, safe loading
+
+def tiny_run(tmp_path: Path, jit_compile: bool = False):
+    """A 1-epoch, 2-filter conv run on 8 random frames (about 2 s)."""
+    from blurutils.pairs import examples_for, split_targets
+    from blurutils.training import RunConfig
+
+    config = RunConfig("Convolutional", "MSE", epochs=1, batch_size=1, conv_filters=2,
+                       jit_compile=jit_compile, checkpoint_interval_s=0)
+    frames = np.random.default_rng(0).integers(0, 256, (8, 100, 200), dtype=np.uint8)
+    split = split_targets(len(frames))
+    return (config, frames, examples_for("forward", split.train),
+            examples_for("forward", split.test), tmp_path / "run")
+
+
+def mark_done(config, run_dir: Path, model_bytes: bytes) -> None:
+    """A run folder that says it finished with ``config``, holding ``model_bytes``."""
+    from blurutils.models import architecture_hash, build_model
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    architecture = architecture_hash(build_model(config.model, conv_filters=config.conv_filters))
+    (run_dir / "run.json").write_text(json.dumps(
+        {"status": "done", "fingerprint": config.fingerprint(), "architecture": architecture,
+         **asdict(config)}))
+    (run_dir / "history.csv").write_text("epoch,loss,val_loss\n1,0.1,0.1\n")
+    (run_dir / "model.keras").write_bytes(model_bytes)
+
+
+def test_corrupt_model_of_a_finished_run_is_retrained(tmp_path, caplog):
+    """A finished run whose model.keras is garbage is retrained, not a traceback.
+
+    Trained with XLA (jit_compile=True): the retrained model and the same model reloaded
+    from model.keras predict bit-identically, because predict() never uses XLA."""
+    import logging
+
+    import keras
+
+    from blurutils.training import predict, train_run
+
+    config, frames, train, test, run_dir = tiny_run(tmp_path, jit_compile=True)
+    mark_done(config, run_dir, b"not a keras zip file" * 50)
+    messages: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="blurutils.training"):
+        model = train_run(config, frames, train, test, run_dir, report=messages.append)
+    assert any("model.keras is unusable" in r.getMessage() for r in caplog.records)
+    assert any("epoch  1/1" in m for m in messages)              # trained again
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
+    reloaded = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    assert np.array_equal(predict(model, frames, test), predict(reloaded, frames, test))
+    again: list[str] = []                                      # and now it is trusted
+    train_run(config, frames, train, test, run_dir, report=again.append)
+    assert any("already trained" in m for m in again)
+
+
+@pytest.fixture(scope="module")
+def lambda_model(tmp_path_factory) -> tuple[Path, Path]:
+    """A ``.keras`` file whose Lambda layer creates ``marker`` whenever it runs."""
+    from blurutils.session import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    d = tmp_path_factory.mktemp("lambda")
+    marker = d / "LAMBDA-RAN"
+    where = str(marker)
+    inputs = keras.Input((100, 200, 1))
+    outputs = keras.layers.Lambda(lambda x: (open(where, "w").close(), x)[1])(inputs)
+    path = d / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    marker.unlink()                                    # building it ran the lambda once
+    return path, marker
+
+
+def test_safety_lambda_checkpoint_is_refused(lambda_model, tmp_path, caplog):
+    import logging
+
+    from blurutils.training import RunFiles, _load_checkpoint
+
+    evil, marker = lambda_model
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoint-001.keras").write_bytes(evil.read_bytes())
+    (run_dir / "state.json").write_text(json.dumps(
+        {"epoch": 1, "checkpoint": "checkpoint-001.keras",
+         "history": [{"epoch": 1, "loss": 0.1, "val_loss": 0.1}]}))
+    with caplog.at_level(logging.WARNING, logger="blurutils.training"):
+        assert _load_checkpoint(RunFiles(run_dir)) is None     # unusable, not loaded
+    assert any("Lambda" in r.getMessage() for r in caplog.records)
+    assert not marker.exists()
+
+
+def test_safety_lambda_model_of_a_finished_run_is_refused(lambda_model, tmp_path):
+    """model.keras of a run marked done (matching fingerprint) holds a Lambda layer:
+    train_run refuses to load it, trains a clean model instead, and the lambda never runs."""
+    import keras
+
+    from blurutils.training import train_run
+
+    evil, marker = lambda_model
+    config, frames, train, test, run_dir = tiny_run(tmp_path)
+    mark_done(config, run_dir, evil.read_bytes())
+    messages: list[str] = []
+    model = train_run(config, frames, train, test, run_dir, report=messages.append)
+    assert not marker.exists()
+    assert not any("already trained" in m for m in messages)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+    reloaded = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in reloaded.layers)
+    assert not marker.exists()
+
+
+def test_safety_lambda_payload_is_live_without_safe_mode(lambda_model):
+    """Control: the payload is real — loading with safe_mode=False does run it, so the
+    two tests above would fail if the package ever dropped safe_mode=True."""
+    import keras
+
+    evil, marker = lambda_model
+    assert not marker.exists()
+    keras.models.load_model(evil, safe_mode=False)
+    assert marker.exists()
+    marker.unlink()
+
+
+def _finished_run(tmp_path: Path, epochs: int = 2):
+    from blurutils.training import RunConfig, RunFiles, write_history
+
+    config = RunConfig(model="Convolutional", loss="MSE", epochs=epochs)
+    files = RunFiles(tmp_path / "runs" / config.name)
+    files.dir.mkdir(parents=True)
+    files.config.write_text(json.dumps({"status": "done", "fingerprint": config.fingerprint()}))
+    files.model.write_bytes(b"weights")
+    write_history(files.history, [{"epoch": e, "loss": 0.5, "val_loss": 0.6}
+                                  for e in range(1, epochs + 1)])
+    return config, files
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("history.csv", "", "no epoch,loss,val_loss header"),
+    ("history.csv", "\x00\x01garbage\n", "no epoch,loss,val_loss header"),
+    ("history.csv", "epoch,loss,val_loss\n1,0.5,0.6\n", "1 epochs recorded, 2 expected"),
+    ("history.csv", "epoch,loss,val_loss\n1,0.5,0.6\n2,abc,0.6\n", "line 3"),
+    ("history.csv", "epoch,loss,val_loss\n1,0.5,0.6\n3,0.5,0.6\n", "line 3"),
+    ("run.json", "", "unreadable"),
+    ("run.json", '{"status": "done", "finger', "unreadable"),
+    ("run.json", '["done"]', "not an object"),
+])
+def test_corrupt_run_files_are_detected_with_a_warning(name, text, words, tmp_path, caplog):
+    """A garbled history.csv or run.json makes the run unfinished (it is redone), with a
+    logged warning naming the file; the intact run is trusted."""
+    from blurutils.training import is_done
+
+    config, files = _finished_run(tmp_path)
+    assert is_done(files, config)
+    (files.dir / name).write_text(text)
+    with caplog.at_level("WARNING", logger="blurutils.training"):
+        assert not is_done(files, config)
+    assert name in caplog.text and words in caplog.text
+
+
+def test_a_finished_run_with_other_settings_is_kept_not_deleted(tmp_path):
+    from blurutils.training import read_json, set_aside_run
+
+    config, files = _finished_run(tmp_path)
+    (files.dir / "my-notes.txt").write_text("user's")
+    lines: list[str] = []
+    kept = set_aside_run(files, read_json(files.config), lines.append)
+    assert kept is not None and not files.dir.exists()
+    assert kept.name == f"{config.name}.previous-{config.fingerprint()}"
+    assert (kept / "model.keras").read_bytes() == b"weights"
+    assert (kept / "my-notes.txt").read_text() == "user's"
+    assert len(lines) == 1 and kept.name in lines[0]
+
+
+def test_an_unfinished_run_with_other_settings_loses_only_its_own_files(tmp_path):
+    from blurutils.training import set_aside_run
+
+    _, files = _finished_run(tmp_path)
+    (files.dir / "checkpoint-003.keras").write_bytes(b"ckpt")
+    (files.dir / "my-notes.txt").write_text("user's")
+    (files.dir / "checkpoint-notes.txt").write_text("user's too")
+    assert set_aside_run(files, {"status": "training"}, print) is None
+    assert sorted(p.name for p in files.dir.iterdir()) == ["checkpoint-notes.txt",
+                                                           "my-notes.txt"]
+
+
+@pytest.mark.parametrize("state", [
+    {"epoch": "x", "checkpoint": "checkpoint-001.keras", "history": []},
+    {"epoch": 2, "checkpoint": "checkpoint-002.keras", "history": [{}]},
+    {"epoch": 1, "checkpoint": "checkpoint-001.keras", "history": "nope"},
+])
+def test_corrupt_state_json_trains_from_scratch(state, tmp_path, caplog):
+    from blurutils.training import RunFiles, _load_checkpoint
+
+    files = RunFiles(tmp_path)
+    files.state.write_text(json.dumps(state))
+    with caplog.at_level("WARNING", logger="blurutils.training"):
+        assert _load_checkpoint(files) is None
+    assert "state.json is corrupt" in caplog.text
