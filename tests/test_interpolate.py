@@ -124,3 +124,21 @@ def test_cli_rejects_a_model_that_is_not_bidirectional(tmp_path):
     done = cli("sample", "--method", "bidirectional", "--model", str(tmp_path / "conv.keras"),
                "--out", str(tmp_path / "x.mp4"), env_dir=tmp_path)
     assert done.returncode == 2 and "is not a Bi-Directional model" in done.stderr
+
+
+def test_cli_rejects_a_model_whose_output_is_not_one_frame(tmp_path):
+    """Right input (two 100x200 frames), wrong output: two channels instead of one frame."""
+    from blurutils.session import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    inputs = keras.Input((100, 200, 2))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
+    model.save(tmp_path / "two.keras")
+    done = cli("sample", "--method", "bidirectional", "--model", str(tmp_path / "two.keras"),
+               "--out", str(tmp_path / "x.mp4"), env_dir=tmp_path)
+    assert done.returncode == 2
+    line, = done.stderr.strip().splitlines()
+    assert "output shape (100, 200, 2)" in line and "(100, 200, 1)" in line
+    assert not (tmp_path / "x.mp4").exists()
