@@ -136,3 +136,26 @@ def test_largest_effect_names_the_quirk_that_moves_a_number_most():
     row = largest_effects(table).iloc[0]
     assert row.quirk == "(e) conv_loss"
     assert row.ratio == pytest.approx(0.08) and row.bf_all_off == 5.0
+
+
+def _core_verdicts(on: str, off: str, matched: str) -> pd.DataFrame:
+    return pd.DataFrame([dict(variant=name, observation="BF-2", claim="conv blurriest",
+                              verdict=verdict, evidence="")
+                         for name, verdict in ((ALL_ON, on), (ALL_OFF, off),
+                                               (STEPS_MATCHED, matched))])
+
+
+def test_core_findings_do_not_claim_what_only_the_single_quirk_variants_can_tell():
+    row = findings(_core_verdicts("holds", "does not hold", "holds")).iloc[0]
+    assert row.survives == "no"
+    assert "survives any single quirk" not in row.verdict
+    assert "make audit-full" in row.verdict
+    assert "Matching the optimizer steps does not change it" in row.verdict
+
+
+def test_an_untrained_run_under_the_authors_code_is_named_not_judged():
+    row = findings(_core_verdicts("not meaningful", "does not hold", "not meaningful")).iloc[0]
+    assert row.survives == "no"
+    assert "cannot be judged" in row.verdict and "does not hold" in row.verdict
+    row = findings(_core_verdicts("holds", "not meaningful", "holds")).iloc[0]
+    assert row.survives == "not meaningful" and "larger scale" in row.verdict
