@@ -23,7 +23,7 @@ reproduce: $(STAMP)   ## the study at the standard scale (12 runs, every model l
 
 study: reproduce      ## (the same)
 
-audit: $(STAMP)       ## the audit's core variants (all quirks on, steps matched; all off = the study)
+audit: $(STAMP)       ## the audit's core variants (all quirks on, steps matched, −d reusing all on; all off = the study)
 	$(PY) -m blurutils audit --core --profile $(PROFILE) --out $(OUT)
 
 audit-full: $(STAMP)  ## every audit variant: all on, each quirk alone off, all off, steps matched

@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dask_options(p)
     p.add_argument("--core", action="store_true",
                    help="only the variants the conclusions rest on: all on, all off, "
-                        "steps matched")
+                        "steps matched, and -d (it reuses the all-on runs)")
     p = sub.add_parser("interpolate", help="double a clip's frame rate with a trained "
                                            "Bi-Directional model or a baseline; writes "
                                            "MP4, GIF and a side-by-side strip")

@@ -19,7 +19,9 @@ def test_variants_are_all_on_each_alone_off_all_off_and_steps_matched():
     assert variants[-1].quirks == ALL_QUIRKS and variants[-1].steps_matched
     for v, missing in zip(variants[1:7], ALL_QUIRKS):
         assert missing not in v.quirks and len(v.quirks) == 5
-    assert [v.name for v in audit_variants(core_only=True)] == [ALL_ON, ALL_OFF, STEPS_MATCHED]
+    # the core audit: its conclusions' variants, plus -d, which reuses the all-on runs
+    assert [v.name for v in audit_variants(core_only=True)] == [ALL_ON, "−d", ALL_OFF,
+                                                                STEPS_MATCHED]
 
 
 @pytest.mark.parametrize("epochs, targets, pairs, expected", [
@@ -151,6 +153,14 @@ def test_core_findings_do_not_claim_what_only_the_single_quirk_variants_can_tell
     assert "survives any single quirk" not in row.verdict
     assert "make audit-full" in row.verdict
     assert "Matching the optimizer steps does not change it" in row.verdict
+
+
+def test_core_findings_name_a_quirk_whose_removal_alone_flips_the_verdict():
+    verdicts = pd.concat([_core_verdicts("holds", "does not hold", "holds"),
+                          pd.DataFrame([dict(variant="−d", observation="BF-2", claim="c",
+                                             verdict="does not hold", evidence="")])])
+    row = findings(verdicts).iloc[0]
+    assert "produced by (d)" in row.verdict and "audit-full" not in row.verdict
 
 
 def test_an_untrained_run_under_the_authors_code_is_named_not_judged():

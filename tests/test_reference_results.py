@@ -45,6 +45,13 @@ def test_the_folder_is_complete_small_and_model_free(folder):
     assert info["seconds"] > 0 and info["machine"]["cpu_count"] >= 1
 
 
+def _per_frame(folder: Path, run: str) -> pd.DataFrame:
+    """A run's per-frame metrics: ``per_frame_metrics.csv``, or gzipped where the folder
+    would otherwise exceed its size limit (the paper scale)."""
+    plain = folder / "runs" / run / "per_frame_metrics.csv"
+    return pd.read_csv(plain if plain.is_file() else plain.with_name(plain.name + ".gz"))
+
+
 def _finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
 
@@ -55,7 +62,7 @@ def test_tables_equal_their_per_frame_metrics(folder, table, column):
     summary = pd.read_csv(folder / table).set_index("paper_row")
     for run in RUNS:
         model, loss = run.rsplit("-", 1)
-        values = pd.read_csv(folder / "runs" / run / "per_frame_metrics.csv")[column]
+        values = _per_frame(folder, run)[column]
         finite = _finite(values.to_numpy(dtype=np.float64))
         row = summary.loc[f"{model} MLAE - {loss}"]
         assert row["n"] == len(values)
@@ -68,7 +75,7 @@ def test_tables_equal_their_per_frame_metrics(folder, table, column):
 
 def test_rbf_is_bf_pred_over_bf_true_minus_one_in_every_run(folder):
     for run in RUNS:
-        m = pd.read_csv(folder / "runs" / run / "per_frame_metrics.csv")
+        m = _per_frame(folder, run)
         np.testing.assert_allclose(m["rbf"], m["bf_pred"] / m["bf_true"] - 1, rtol=1e-8)
 
 
@@ -124,3 +131,54 @@ def test_the_verdict_rates_count_the_seeds_verdicts():
         assert row["verdict"].startswith(f"holds in {row['holds']} of 2 seeds")
         assert row["paired_tests"].startswith("for the claim in") or obs in ("BF-2", "RBF-1",
                                                                             "RBF-2")
+
+
+AUDIT = REFERENCE / "standard-audit"
+#: The run folder suffix of each model with all of the authors' quirks on.
+QUIRK_SUFFIX = {"Forward": "a", "Backward": "ab", "Bi-Directional": "ac", "Convolutional": "aef"}
+
+
+def test_the_audits_all_off_rows_are_the_standard_study():
+    audit = pd.read_csv(AUDIT / "audit.csv")
+    off = audit[audit["variant"] == "all off"].set_index("paper_row")
+    for table, column in (("table1_blur_factor.csv", "bf_mean"),
+                          ("table2_relative_blur_factor.csv", "rbf_mean")):
+        study = pd.read_csv(REFERENCE / "standard" / table).set_index("paper_row")
+        np.testing.assert_allclose(off.loc[study.index, column], study["mean"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("variant, runs", [("all on", "runs"), ("−d", "runs"),
+                                           ("all on, steps matched", "audit-steps-matched/runs")])
+def test_the_audits_quirk_rows_equal_their_per_frame_metrics(variant, runs):
+    """−d trains nothing: it is the all-on runs with blur measured in the true layout."""
+    audit = pd.read_csv(AUDIT / "audit.csv")
+    rows = audit[audit["variant"] == variant]
+    assert len(rows) == 12
+    for row in rows.itertuples():
+        folder = AUDIT / runs / f"{row.model}-{row.loss}~fillnet-{QUIRK_SUFFIX[row.model]}"
+        # quirk (d): the dense models' blur is measured on the reshaped frames
+        name = "per_frame_metrics.csv.gz" if row.model == "Convolutional" or variant == "−d" \
+            else "per_frame_metrics_reshaped.csv.gz"
+        metrics = pd.read_csv(folder / name)
+        assert row.n == len(metrics)
+        bf, rbf = (_finite(metrics[c].to_numpy(dtype=np.float64)) for c in ("bf_pred", "rbf"))
+        assert row.bf_mean == pytest.approx(bf.mean(), rel=1e-9)
+        assert row.rbf_mean == pytest.approx(rbf.mean(), rel=1e-9)
+        gain = json.loads((folder / "diagnostics.json").read_text())["input_gain_db"]
+        assert row.input_gain_db == pytest.approx(gain, rel=1e-9)
+        assert bool(row.learned) == (gain >= 1.0)
+        assert row.epochs == (20 if "steps matched" in variant else 10)
+
+
+def test_the_audits_findings_follow_its_verdicts():
+    verdicts = pd.read_csv(AUDIT / "audit_verdicts.csv").set_index(["observation", "variant"])
+    for row in pd.read_csv(AUDIT / "audit_findings.csv").itertuples():
+        off = verdicts.loc[(row.observation, "all off"), "verdict"]
+        expected = "yes" if off == "holds" else "not meaningful" if off == "not meaningful" \
+            else "no"
+        assert row.survives == expected
+        assert row.steps_matched == verdicts.loc[(row.observation, "all on, steps matched"),
+                                                 "verdict"]
+    # the authors' Conv-CP (quirk e: a constant loss) never learns
+    audit = pd.read_csv(AUDIT / "audit.csv").set_index(["variant", "paper_row"])
+    assert not audit.loc[("all on", "Convolutional MLAE - CP"), "learned"]
