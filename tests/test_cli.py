@@ -18,7 +18,6 @@ import hashlib
 import http.server
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import one_line
+from helpers import closed_port, one_line
 
 from blurutils import sources
 from blurutils.cli import main
@@ -370,15 +369,6 @@ def test_reproduce_end_to_end(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad inputs
-
-def closed_port() -> int:
-    """A loopback port that nothing listens on."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
 
 def snapshot(*folders: Path) -> dict[str, bytes]:
     """Every file under ``folders``: path -> sha256 of its bytes."""

@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import types
@@ -24,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import one_line
+from helpers import closed_port, one_line
 
 from blurutils import sources
 from blurutils.cli import main
@@ -150,15 +149,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("yt_dlp.YoutubeDL was constructed: the cache was not used")
 
     monkeypatch.setattr(yt_dlp, "YoutubeDL", refuse)
-
-
-def closed_port() -> int:
-    """A loopback port that nothing listens on."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def assert_one_line_download_error(exc: pytest.ExceptionInfo, url: str) -> str:
