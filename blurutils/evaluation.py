@@ -33,8 +33,25 @@ METRIC_COLUMNS = ["frame", "bf_pred", "bf_true", "rbf", "psnr", "ssim",
                   "bf_matched", "rbf_matched", "blurrier_tiles", *SHARPNESS_COLUMNS]
 
 
+#: Frames measured together by :func:`frame_metrics`; chunks run on a few threads
+#: (OpenCV, scikit-image and NumPy release the GIL), which with the small chunks makes
+#: a run's 1,500 test frames several times faster to measure (docs/BENCHMARKS.md).
+METRIC_CHUNK = 32
+
+
+def metric_threads() -> int:
+    """Threads :func:`frame_metrics` uses: the cores this process may run on, at most 4."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 def frame_metrics(pred: np.ndarray, true: np.ndarray, frames: np.ndarray, *,
-                  reshape: bool = False) -> pd.DataFrame:
+                  reshape: bool = False, fidelity: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-test-frame metrics.
 
     The paper's BF of prediction and truth and RBF; fidelity (PSNR, SSIM), which RBF
@@ -44,9 +61,42 @@ def frame_metrics(pred: np.ndarray, true: np.ndarray, frames: np.ndarray, *,
 
     ``reshape=True`` measures every blur column as the authors' code did for the dense
     models: on each (H, W) frame reshaped to (W, H) — scrambled rows (quirk d).  PSNR
-    and SSIM stay on the true layout.
+    and SSIM stay on the true layout; pass the same predictions' unreshaped metrics as
+    ``fidelity`` to reuse their ``psnr`` and ``ssim`` instead of computing them again.
+
+    Every frame is measured on its own, so the frames are measured in chunks on
+    :func:`metric_threads` threads; the numbers do not depend on the chunking.
     """
-    fidelity = dict(psnr=psnr(pred, true), ssim=ssim(pred, true))
+    n = len(pred)
+    frames = np.asarray(frames, dtype=np.int64)
+    if not (len(true) == len(frames) == n):
+        raise ValueError(f"frame_metrics: {n} predictions, {len(true)} targets and "
+                         f"{len(frames)} frame numbers; expected one of each per frame")
+    if fidelity is not None and len(fidelity) != n:
+        raise ValueError(f"frame_metrics: fidelity has {len(fidelity)} rows for {n} frames")
+    parts = [slice(start, start + METRIC_CHUNK) for start in range(0, n, METRIC_CHUNK)] \
+        or [slice(0, 0)]
+
+    def measure(part: slice) -> pd.DataFrame:
+        reused = None if fidelity is None else {
+            key: fidelity[key].to_numpy()[part] for key in ("psnr", "ssim")}
+        return _frame_metrics_chunk(pred[part], true[part], frames[part], reshape, reused)
+
+    threads = min(metric_threads(), len(parts))
+    if threads == 1:
+        return pd.concat(map(measure, parts), ignore_index=True)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="frame-metrics") as pool:
+        return pd.concat(pool.map(measure, parts), ignore_index=True)
+
+
+def _frame_metrics_chunk(pred: np.ndarray, true: np.ndarray, frames: np.ndarray,
+                         reshape: bool, fidelity: dict[str, np.ndarray] | None) -> pd.DataFrame:
+    """:func:`frame_metrics` of a few frames."""
+    if fidelity is None:
+        fidelity = dict(psnr=np.atleast_1d(psnr(pred, true)),
+                        ssim=np.atleast_1d(ssim(pred, true)))
     # The other sharpness measures (Tenengrad, blur effect, high-frequency share) are
     # measured on the true layout only; on the authors' reshape they are left NaN.
     sharpness = sharpness_columns(pred, true) if not reshape else \
@@ -56,13 +106,13 @@ def frame_metrics(pred: np.ndarray, true: np.ndarray, frames: np.ndarray, *,
         true = true.reshape(len(true), true.shape[2], true.shape[1])
     matched = match_contrast(pred, true)
     return pd.DataFrame({
-        "frame": np.asarray(frames, dtype=np.int64),
-        "bf_pred": blur_factor(pred),
-        "bf_true": blur_factor(true),
-        "rbf": relative_blur_factor(pred, true),
+        "frame": frames,
+        "bf_pred": np.atleast_1d(blur_factor(pred)),
+        "bf_true": np.atleast_1d(blur_factor(true)),
+        "rbf": np.atleast_1d(relative_blur_factor(pred, true)),
         **fidelity,
-        "bf_matched": blur_factor(matched),
-        "rbf_matched": relative_blur_factor(matched, true),
+        "bf_matched": np.atleast_1d(blur_factor(matched)),
+        "rbf_matched": np.atleast_1d(relative_blur_factor(matched, true)),
         "blurrier_tiles": np.atleast_1d(fraction_blurrier_tiles(pred, true)),
         **sharpness,
     })

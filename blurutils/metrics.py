@@ -31,6 +31,9 @@ from .errors import MetricInputError
 
 #: Frames processed per chunk by the tile statistics: bounds temporary memory.
 _CHUNK = 256
+#: Frames per chunk of the element-wise measures: their float64 temporaries stay
+#: small enough to be cheap (whole batches are several times slower; docs/BENCHMARKS.md).
+_SMALL_CHUNK = 32
 
 #: OpenCV output depth per input dtype: exact int16 for uint8, same float width otherwise.
 _LAPLACIAN_DEPTH = {np.dtype(np.uint8): cv2.CV_16S, np.dtype(np.float32): cv2.CV_32F,
@@ -173,9 +176,12 @@ def local_blur_factor(images: Any, tile: int | tuple[int, int] = (25, 25)) -> np
 def psnr(pred: Any, true: Any) -> np.ndarray | float:
     """Peak signal-to-noise ratio in dB per image, data range 1 (``inf`` if identical)."""
     p_batch, t_batch, single = _as_pair(pred, true)
-    p = _to_unit_float(p_batch)
-    t = _to_unit_float(t_batch)
-    mse = ((p - t) ** 2).mean(axis=(1, 2))
+    mse = np.empty(len(p_batch), dtype=np.float64)
+    # A few frames at a time: float64 copies of a whole batch cost more than the sums.
+    for start in range(0, len(p_batch), _SMALL_CHUNK):
+        part = slice(start, start + _SMALL_CHUNK)
+        diff = _to_unit_float(p_batch[part]) - _to_unit_float(t_batch[part])
+        mse[part] = (diff * diff).mean(axis=(1, 2))
     with np.errstate(divide="ignore"):
         out = 10.0 * np.log10(1.0 / mse)
     return float(out[0]) if single else out

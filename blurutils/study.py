@@ -121,11 +121,12 @@ def execute_run(job: RunJob, *, report: Callable[[str], None] = print) -> None:
     train_mean = frames[job.train.targets].mean(axis=0, dtype=np.float64) / 255.0
     write_diagnostics(learning_diagnostics(pred, true, train_mean, frames=job.test.targets),
                       job.run_dir / DIAGNOSTICS_FILE)
+    plain = frame_metrics(pred, true, job.test.targets)
+    save_extremes(pred, true, plain, job.run_dir / EXTREMES_FILE)
     for reshaped, path in job.metric_files.items():
-        df = frame_metrics(pred, true, job.test.targets, reshape=reshaped)
-        write_csv(df, path)
-        if not reshaped:
-            save_extremes(pred, true, df, job.run_dir / EXTREMES_FILE)
+        # The reshape moves pixels, not values: PSNR and SSIM are the unreshaped ones.
+        write_csv(frame_metrics(pred, true, job.test.targets, reshape=True, fidelity=plain)
+                  if reshaped else plain, path)
     if not job.keep_model and not kept_before:
         model_file.unlink(missing_ok=True)
 

@@ -205,6 +205,62 @@ def test_bf_pred_is_the_blur_factor_of_the_saved_models_predictions(smoke, smoke
     np.testing.assert_allclose(metrics["bf_pred"], laplace_bf_float(pred), rtol=1e-3)
 
 
+def test_dense_runs_reshaped_metrics_keep_the_true_layouts_psnr_and_ssim(smoke):
+    """PSNR and SSIM do not depend on the layout blur is measured in: the reshaped file
+    carries the unreshaped values, while its blur columns differ."""
+    for run_name in RUN_NAMES:
+        if run_name.startswith("Convolutional"):
+            continue
+        run = smoke.out / "runs" / run_name
+        plain = pd.read_csv(run / "per_frame_metrics.csv")
+        scrambled = pd.read_csv(run / "per_frame_metrics_reshaped.csv")
+        pd.testing.assert_frame_equal(plain[["frame", "psnr", "ssim"]],
+                                      scrambled[["frame", "psnr", "ssim"]])
+        assert not np.allclose(plain["bf_true"], scrambled["bf_true"]), run_name
+
+
+def _metric_inputs(n: int = 70):
+    rng = np.random.default_rng(5)
+    true = rng.random((n, 30, 52)).astype(np.float32)
+    pred = np.clip(0.6 * true + 0.2 + 0.05 * rng.standard_normal(true.shape), 0, 1)
+    return pred.astype(np.float32), true, np.arange(100, 100 + n)
+
+
+@pytest.mark.parametrize("reshape", [False, True])
+def test_frame_metrics_do_not_depend_on_chunks_or_threads(monkeypatch, reshape):
+    """70 frames: chunks of 32 on several threads give the numbers of one frame at a
+    time and of the whole batch at once, bit for bit, in frame order."""
+    from blurutils import evaluation
+
+    pred, true, frames = _metric_inputs()
+    chunked = evaluation.frame_metrics(pred, true, frames, reshape=reshape)
+    monkeypatch.setattr(evaluation, "metric_threads", lambda: 1)
+    monkeypatch.setattr(evaluation, "METRIC_CHUNK", 10_000)
+    whole = evaluation.frame_metrics(pred, true, frames, reshape=reshape)
+    one_by_one = pd.concat([evaluation.frame_metrics(pred[i:i + 1], true[i:i + 1],
+                                                     frames[i:i + 1], reshape=reshape)
+                            for i in range(len(pred))], ignore_index=True)
+    assert chunked["frame"].tolist() == frames.tolist()
+    pd.testing.assert_frame_equal(chunked, whole, check_exact=True)
+    pd.testing.assert_frame_equal(chunked, one_by_one, check_exact=True)
+
+
+def test_frame_metrics_reuse_given_fidelity_and_check_its_length():
+    from blurutils.evaluation import frame_metrics
+
+    pred, true, frames = _metric_inputs()
+    plain = frame_metrics(pred, true, frames)
+    computed = frame_metrics(pred, true, frames, reshape=True)
+    reused = frame_metrics(pred, true, frames, reshape=True, fidelity=plain)
+    pd.testing.assert_frame_equal(computed, reused, check_exact=True)
+    marked = plain.assign(psnr=-1.0)  # reused, not recomputed
+    assert (frame_metrics(pred, true, frames, reshape=True, fidelity=marked)["psnr"] == -1).all()
+    with pytest.raises(ValueError, match="fidelity has 69 rows for 70 frames"):
+        frame_metrics(pred, true, frames, fidelity=plain.iloc[1:])
+    with pytest.raises(ValueError, match="70 predictions, 69 targets"):
+        frame_metrics(pred, true[1:], frames)
+
+
 def laplace_bf_float(images: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
