@@ -407,6 +407,48 @@ def bench_metrics(report: Report, n_frames: int, repeats: int) -> None:
     report.add("metrics", "per-frame loop: float64 cv2.Laplacian + np.var", loop, "frames/s")
     report.add("metrics", f"relative_blur_factor, {n_frames} float32 predictions", rbf,
                "frames/s")
+    bench_frame_metrics(report, frames[:1500], repeats)
+
+
+def one_batch_one_thread(pred: np.ndarray, true: np.ndarray, index: np.ndarray):
+    """The plain way: ``frame_metrics`` on the whole batch at once, on one thread
+    (what a run did before the chunks)."""
+    from blurutils import evaluation
+
+    chunk, threads = evaluation.METRIC_CHUNK, evaluation.metric_threads
+    evaluation.METRIC_CHUNK, evaluation.metric_threads = len(pred), lambda: 1
+    try:
+        return evaluation.frame_metrics(pred, true, index)
+    finally:
+        evaluation.METRIC_CHUNK, evaluation.metric_threads = chunk, threads
+
+
+def bench_frame_metrics(report: Report, frames: np.ndarray, repeats: int) -> None:
+    """Every per-frame column of a run (BF, RBF, PSNR, SSIM, contrast-matched, tiles and
+    the other sharpness measures) on a run's worth of test frames."""
+    from blurutils.evaluation import METRIC_CHUNK, frame_metrics, metric_threads
+
+    n = len(frames)
+    true = frames.astype(np.float32) / 255.0
+    pred = np.clip(0.7 * true + 0.15 + 0.02 * np.random.default_rng(0).standard_normal(
+        true.shape, dtype=np.float32), 0.0, 1.0)
+    index = np.arange(n)
+    ours, plain, reshaped = [], [], []
+    for _ in range(repeats):
+        ours.append(n / timed(lambda: frame_metrics(pred, true, index)))
+        plain.append(n / timed(lambda: one_batch_one_thread(pred, true, index)))
+    fidelity = frame_metrics(pred, true, index)
+    for _ in range(repeats):
+        reshaped.append(n / timed(lambda: frame_metrics(pred, true, index, reshape=True,
+                                                        fidelity=fidelity)))
+    same = fidelity.equals(one_batch_one_thread(pred, true, index))
+    report.add("metrics", f"frame_metrics, {n} predictions: chunks of {METRIC_CHUNK} on "
+               f"{metric_threads()} threads", ours, "frames/s",
+               "identical numbers" if same else "NUMBERS DIFFER")
+    report.add("metrics", "frame_metrics, the whole batch on one thread (plain)", plain,
+               "frames/s")
+    report.add("metrics", "frame_metrics on the authors' reshape, PSNR/SSIM reused", reshaped,
+               "frames/s")
 
 
 # --------------------------------------------------------------------------- end to end

@@ -124,14 +124,22 @@ def bad(tmp_path_factory) -> dict[str, Path]:
     flat[1] = 0.5                                      # one constant frame: BF = inf
     files["constant"] = d / "one-constant-frame.npy"
     np.save(files["constant"], flat)
-    files["yaml_type"] = d / "wrong-type.yaml"
-    files["yaml_type"].write_text('profile: smoke\nepochs: "ten"\n')
-    files["yaml_key"] = d / "typo.yaml"
-    files["yaml_key"].write_text("profile: smoke\nepoch: 3\n")
-    files["yaml_evil"] = d / "evil.yaml"
-    files["yaml_evil"].write_text(
-        f"epochs: !!python/object/apply:os.system ['touch {d / 'YAML-RAN'}']\n")
+    files.update(write_texts(d, {
+        "yaml_type": ("wrong-type.yaml", 'profile: smoke\nepochs: "ten"\n'),
+        "yaml_key": ("typo.yaml", "profile: smoke\nepoch: 3\n"),
+        "yaml_evil": ("evil.yaml",
+                      f"epochs: !!python/object/apply:os.system ['touch {d / 'YAML-RAN'}']\n"),
+    }))
     return files
+
+
+def write_texts(folder: Path, texts: dict[str, tuple[str, str]]) -> dict[str, Path]:
+    """{key: (file name, text)} written into ``folder``; returns {key: path}."""
+    paths = {}
+    for key, (name, text) in texts.items():
+        paths[key] = folder / name
+        paths[key].write_text(text)
+    return paths
 
 
 @pytest.fixture
@@ -176,27 +184,22 @@ def bad2(tmp_path_factory) -> dict[str, Path]:
              for _ in range(5)]
     files["gif"] = d / "animated.gif"
     pages[0].save(files["gif"], save_all=True, append_images=pages[1:], duration=40, loop=0)
-    files["yaml_big"] = d / "big.yaml"
-    files["yaml_big"].write_text("profile: smoke\n" + "# padding\n" * 120_000)
-    files["yaml_bomb"] = d / "bomb.yaml"
-    files["yaml_bomb"].write_text(
-        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-        "models: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n")
-    files["yaml_dup"] = d / "dup.yaml"
-    files["yaml_dup"].write_text("profile: smoke\nepochs: 2\nseed: 1\nepochs: 50\n")
-    files["yaml_seed"] = d / "seed.yaml"
-    files["yaml_seed"].write_text("profile: smoke\nseed: 4294967296\n")
-    files["yaml_epochs"] = d / "epochs.yaml"
-    files["yaml_epochs"].write_text("profile: smoke\nepochs: 1000000000\n")
-    files["yaml_steps"] = d / "steps.yaml"
-    files["yaml_steps"].write_text("profile: smoke\nconv_steps_per_execution: 1000000000000\n")
-    files["yaml_nan"] = d / "nan.yaml"
-    files["yaml_nan"].write_text("profile: smoke\ncheckpoint_interval_s: .nan\n")
-    files["yaml_nul"] = d / "nul.yaml"
-    files["yaml_nul"].write_text('profile: smoke\nsource: "clip\\0.mp4"\n')
+    files.update(write_texts(d, {
+        "yaml_big": ("big.yaml", "profile: smoke\n" + "# padding\n" * 120_000),
+        "yaml_bomb": ("bomb.yaml",
+                      "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                      "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                      "models: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"),
+        "yaml_dup": ("dup.yaml", "profile: smoke\nepochs: 2\nseed: 1\nepochs: 50\n"),
+        "yaml_seed": ("seed.yaml", "profile: smoke\nseed: 4294967296\n"),
+        "yaml_epochs": ("epochs.yaml", "profile: smoke\nepochs: 1000000000\n"),
+        "yaml_steps": ("steps.yaml",
+                       "profile: smoke\nconv_steps_per_execution: 1000000000000\n"),
+        "yaml_nan": ("nan.yaml", "profile: smoke\ncheckpoint_interval_s: .nan\n"),
+        "yaml_nul": ("nul.yaml", 'profile: smoke\nsource: "clip\\0.mp4"\n'),
+    }))
     # An AVI whose header claims two billion frames (10 are there).
     avi = bytearray(write_video(d / "ten.avi", 10, 400, 200, fourcc="MJPG").read_bytes())
     import struct
