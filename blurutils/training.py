@@ -154,8 +154,14 @@ def make_dataset(frames: np.ndarray, examples: Examples, batch_size: int, *,
     # flat_map hides the length; Keras needs it to end epochs without warnings.
     ds = ds.apply(tf.data.experimental.assert_cardinality(
         len(orders) * steps_per_epoch(n, batch_size)))
-    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True).prefetch(tf.data.AUTOTUNE)
+    # Without tf.data's autotuner: its background thread kept a finished ``fit`` from
+    # returning for ~50 s in most ten-epoch dense runs (docs/BENCHMARKS.md), and the
+    # gathers are too cheap for its tuning to matter.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def steps_per_epoch(n_examples: int, batch_size: int) -> int:
