@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", default=None, help="YAML file with settings (see "
                                                       "config.yaml in any results folder)")
         p.add_argument("--source", default=None,
-                       help="sample | synthetic | a video path | a URL")
+                       help="sample | synthetic | bigbuckbunny | a video path | a URL")
         p.add_argument("--out", default=None, help="results folder (default results/)")
         p.add_argument("--models", default=None, help="comma-separated subset of "
                        "Backward,Forward,Bi-Directional,Convolutional")
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--split", default=None,
                        help="interleaved (default; no leakage) | random (the paper's; "
                             "leaks test frames into training inputs) | blocked")
+        p.add_argument("--keep-cuts", action="store_true", default=None,
+                       help="keep the triplets that span a cut or hold a black or flat "
+                            "frame (the paper's way); by default they are dropped")
         p.add_argument("--conv-filters", type=_positive_int, default=None)
         p.add_argument("--frame-layout", default=None,
                        help="the dense models' frames: paper (100x200, default) | half "
@@ -152,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("interpolate", help="double a clip's frame rate with a trained "
                                            "Bi-Directional model or a baseline; writes "
                                            "MP4, GIF and a side-by-side strip")
-    p.add_argument("source", help="sample, synthetic, a video file or an http(s) URL")
+    p.add_argument("source", help="sample, synthetic, bigbuckbunny, a video file or an http(s) URL")
     p.add_argument("--method", default="flow",
                    help="bidirectional (a trained model) | blend | flow (default) | copy")
     p.add_argument("--out", required=True, help="output video, e.g. results/interp.mp4")
@@ -175,15 +178,19 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_frames(args: argparse.Namespace) -> None:
-    from .frames import cache_path, load_frames
+    from .film import FILM_CREDIT, pre_credit_frames
+    from .frames import cache_path, film_frame_limit, load_frames
     from .sources import resolve_source
 
     options = dict(max_frames=args.max_frames, step=args.step, start=args.start, end=args.end)
     frames = load_frames(args.source, cache=not args.no_cache, **options,
                          **_source_options(args))
     print(f"{len(frames)} frames, shape {frames.shape}, dtype {frames.dtype}")
+    video = resolve_source(args.source, **_source_options(args))
+    if pre_credit_frames(video) is not None:
+        print(f"the film before its end credits; credit: {FILM_CREDIT}")
     if not args.no_cache:
-        video = resolve_source(args.source, **_source_options(args))
+        options["max_frames"] = film_frame_limit(video, **options)
         cached = cache_path(video, **options)
         print(f"cache: {cached}" if cached.is_file() else
               "cache: not written (see the warning above); the frames were decoded anyway")
@@ -349,7 +356,7 @@ def _study_config(args: argparse.Namespace, **extra):
     overrides = dict(source=args.source, out=args.out, models=args.models, losses=args.losses,
                      epochs=args.epochs, max_frames=args.max_frames,
                      synthetic_frames=args.synthetic_frames, seed=args.seed, split=args.split,
-                     seeds=getattr(args, "seeds", None),
+                     seeds=getattr(args, "seeds", None), keep_cuts=args.keep_cuts,
                      conv_filters=args.conv_filters, frame_layout=args.frame_layout, **extra)
     if args.config:
         config = load_config(args.config, profile=args.profile, **overrides)

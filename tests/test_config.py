@@ -27,8 +27,15 @@ def write_yaml(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 
 # --------------------------------------------------------------------------- profiles
 
-def test_profiles_are_the_three_documented_ones():
-    assert set(PROFILES) == {"smoke", "demo", "standard", "paper"}
+def test_profiles_are_the_documented_ones():
+    assert set(PROFILES) == {"smoke", "demo", "standard", "paper", "film"}
+
+
+def test_film_profile_is_the_pre_credit_film_at_the_papers_hyperparameters():
+    c = make_config("film")
+    assert (c.source, c.max_frames, c.epochs) == ("bigbuckbunny", None, 10)
+    assert (c.dense_batch_size, c.conv_batch_size) == (64, 1)
+    assert c.keep_cuts is False and c.keep_models is False
 
 
 def test_smoke_profile_values():

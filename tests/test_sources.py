@@ -304,14 +304,15 @@ def test_directory_and_empty_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, hint", [("smaple", "sample"), ("synthetc", "synthetic"),
-                                        ("Sample", "sample"), ("movie", None)])
+                                        ("Sample", "sample"), ("movie", None),
+                                        ("bigbunny", "bigbuckbunny")])
 def test_unknown_name(tmp_path: Path, monkeypatch, name: str, hint: str | None) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SourceError) as exc:
         resolve_source(name)
     message = str(exc.value)
     assert message.startswith(f"unknown source {name!r} (expected sample, synthetic, "
-                              "a video file path or an http(s) URL)")
+                              "bigbuckbunny, a video file path or an http(s) URL)")
     assert (f"did you mean {hint!r}" in message) == (hint is not None)
 
 
