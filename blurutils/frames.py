@@ -29,6 +29,7 @@ import numpy as np
 from .errors import FrameError
 from .faults import crash_point
 from .paths import atomic_path, check_regular_file, data_lock, frames_dir
+from .videofile import not_a_video_error, open_video  # OpenCV/FFmpeg kept quiet
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,10 @@ def probe_video(path: Path | str) -> dict[str, Any]:
     """Open ``path`` with OpenCV and return its header: frame_count, fps, width, height."""
     path = Path(path)
     _check_file(path)
-    cap = cv2.VideoCapture(str(path))
+    cap = open_video(path)
     try:
         if not cap.isOpened():
-            raise FrameError(f"{path}: not a video OpenCV can decode")
+            raise not_a_video_error(path)
         info = dict(frame_count=int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
                     fps=float(cap.get(cv2.CAP_PROP_FPS)),
                     width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
@@ -109,7 +110,7 @@ def probe_video(path: Path | str) -> dict[str, Any]:
     finally:
         cap.release()
     if info["width"] <= 0 or info["height"] <= 0:
-        raise FrameError(f"{path}: not a video OpenCV can decode (no frame size in its header)")
+        raise not_a_video_error(path, " (no frame size in its header)")
     return info
 
 
@@ -223,7 +224,7 @@ def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     bar = tqdm(total=capacity or None, desc=f"frames {path.name}", unit="frame",
                disable=disable, leave=False)
-    cap = cv2.VideoCapture(str(path))
+    cap = open_video(path)
     reader = _ReadAhead(cap, first, step, stop, limit + (0 if max_frames else 1))
     reader.start()
     kept = 0

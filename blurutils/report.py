@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import StudyConfig
@@ -41,6 +42,9 @@ class StudyResult:
     measure_verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+    shots: "ShotSummary | None" = None  # noqa: F821  (blurutils.shots.ShotSummary)
+    dropped_targets: tuple[int, int] = (0, 0)  # (training, test) triplets across cuts
+    credit: str | None = None  # attribution the source's licence asks for
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
@@ -83,6 +87,7 @@ def render_report(result: StudyResult, truth: dict, files: dict[str, Path]) -> s
     """REPORT.md: what was run, the tables, the comparison, the verdicts, the figures."""
     c = result.config
     lines = [
+        *rerun_note_lines(result.out, c.profile),
         "# Blur in autoencoder video interpolation — reproduction report", "",
         f"Profile `{c.profile}`, source `{redact(c.source)}`, {c.epochs} epochs, seed {c.seed}, "
         f"{c.split} {1 - c.test_fraction:.0%}/{c.test_fraction:.0%} split, "
@@ -93,7 +98,9 @@ def render_report(result: StudyResult, truth: dict, files: dict[str, Path]) -> s
         "project README).", "",
         f"Ground-truth test frames: mean BF {truth['mean']:.4g} (std {truth['std']:.3g}, "
         f"median {truth['median']:.4g}, n = {truth['n']}).", "",
+        *([f"Frames: {result.credit}.", ""] if result.credit else []),
         *_split_lines(result),
+        *_shot_lines(result),
         *_diagnostics_lines(result),
         "## Table 1 — Blur Factor of the predictions", "", markdown_table(result.table1),
         "## Table 2 — Relative Blur Factor", "", markdown_table(result.table2),
@@ -140,6 +147,37 @@ def _split_lines(result: StudyResult) -> list[str]:
     else:
         line += "No test target is an input or a target of any training example."
     return [line, ""]
+
+
+#: Cuts listed one by one in REPORT.md up to this many (the rest are in shots.csv).
+_LISTED_CUTS = 200
+
+
+def _shot_lines(result: StudyResult) -> list[str]:
+    """Cuts, flat frames and the triplets dropped across them."""
+    shots = result.shots
+    if shots is None:
+        return []
+    lengths = shots.shot_lengths()
+    flat = ", ".join(f"{a}–{b}" if b > a else str(a) for a, b in shots.flat_runs()) or "none"
+    train, test = result.dropped_targets
+    lines = ["## Shots and cuts", "",
+             f"{len(shots.cuts)} cuts, so {shots.n_shots} shots (median length "
+             f"{float(np.median(lengths)):.0f} frames, shortest {int(lengths.min())}, longest "
+             f"{int(lengths.max())}); {len(shots.flat)} black or flat frames (runs: {flat}). "
+             "A cut at c means frames c−1 and c belong to different shots "
+             "(`blurutils.shots`)."]
+    if result.config.keep_cuts:
+        lines += ["Triplets across cuts and flat frames are **kept** (`keep_cuts`, the "
+                  "paper's way): some targets must be predicted from another shot."]
+    else:
+        lines += [f"Triplets that span a cut or hold a flat frame are dropped: {train} "
+                  f"training and {test} test targets (`--keep-cuts` keeps them)."]
+    if shots.cuts:
+        listed = ", ".join(map(str, shots.cuts[:_LISTED_CUTS]))
+        more = len(shots.cuts) - _LISTED_CUTS
+        lines += ["", f"Cuts at frames: {listed}" + (f" … and {more} more" if more > 0 else "")]
+    return lines + [""]
 
 
 def _diagnostics_lines(result: StudyResult) -> list[str]:
@@ -202,7 +240,53 @@ def write_run_info(out: Path, seconds: float, command: str) -> Path:
         pass
     info = {"command": command, "seconds": round(seconds, 1),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": describe_machine(), "blurutils": __version__, "commit": commit}
+            "machine": describe_machine(), "blurutils": __version__, "commit": commit,
+            **numeric_environment()}
     path = out / "run_info.json"
     write_text_atomic(path, json.dumps(info, indent=1) + "\n")
     return path
+
+
+#: The committed reference results a profile's study is compared with, when the
+#: results folder holds no earlier run (``reference_results/<folder>/run_info.json``).
+REFERENCE_FOLDERS = {"standard": "standard", "paper": "paper-scale"}
+
+
+def numeric_environment() -> dict[str, object]:
+    """What ``run_info.json`` records of what can move a number: the versions of
+    TensorFlow, Keras, NumPy, SciPy, OpenCV, scikit-image and pandas (the CPU's
+    instruction-set flags are in ``machine``)."""
+    from .machine import package_versions
+
+    return {"packages": package_versions()}
+
+
+def rerun_note_lines(out: Path, profile: str | None = None) -> list[str]:
+    """REPORT.md's first line when this run's package versions or CPU flags differ
+    from those that made the earlier results: the previous run's ``run_info.json`` in
+    ``out`` (written before this run replaces it), else the committed reference results
+    of ``profile``.  ``[]`` when they agree or nothing was recorded."""
+    import json
+
+    from .machine import cpu_flags, environment_differences
+    from .paths import REPO_DIR
+
+    now = {**numeric_environment(), "machine": {"cpu_flags": cpu_flags()}}
+    candidates = [(Path(out) / "run_info.json", "the previous run in this folder was")]
+    if profile in REFERENCE_FOLDERS:
+        folder = f"reference_results/{REFERENCE_FOLDERS[profile]}"
+        candidates.append((REPO_DIR / folder / "run_info.json",
+                           f"the committed reference results (`{folder}/`) were"))
+    for path, what in candidates:
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(before, dict) or "packages" not in before:
+            continue
+        was, has = environment_differences(before, now)
+        if was:
+            return [f"> **Note:** {what} made with {', '.join(was)}; this run has "
+                    f"{', '.join(has)} — numbers may differ as another seed's do.", ""]
+        return []
+    return []

@@ -345,16 +345,45 @@ def _run_study(config: StudyConfig, out: Path, report: Callable[[str], None],
     truth = summarize(blur_factor(frames[bracketed]))
     labelled = {paper_row(*key): d for key, d in run_diagnostics.items() if d is not None}
     labelled.update(baseline_diagnostics)
+    shots, dropped = _shots_and_dropped(config, frames, split)
     result = StudyResult(config, out, metrics, runs.histories, table1, table2, comparison,
                          verdicts, table3=blur_fidelity_table(metrics, baselines),
                          baselines=baselines, run_dirs=runs.run_dirs,
                          diagnostics=diagnostics_table(labelled, tuple(baselines)),
                          leaked_test_targets=len(leaked_test_targets(split)),
                          n_train=len(split.train), n_test=len(split.test),
-                         measure_verdicts=verdicts_by_measure(metrics, learned=learned))
+                         measure_verdicts=verdicts_by_measure(metrics, learned=learned),
+                         shots=shots, dropped_targets=dropped, credit=source_credit(config))
     result.files = write_outputs(result, truth)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _shots_and_dropped(config: StudyConfig, frames: np.ndarray, split):
+    """The clip's shots, and how many (training, test) targets the split dropped for
+    spanning a cut or holding a flat frame (None, (0, 0) for the authors' pair split)."""
+    from .pairs import split_targets
+
+    if split.unit == "pair":
+        return None, (0, 0)
+    shots = summarize_shots(frames)
+    if config.keep_cuts:
+        return shots, (0, 0)
+    plain = split_targets(len(frames), test_fraction=config.test_fraction, seed=config.seed,
+                          method=config.split)
+    return shots, (len(plain.train) - len(split.train), len(plain.test) - len(split.test))
+
+
+def source_credit(config: StudyConfig) -> str | None:
+    """The attribution a study's frames need (the bundled clip and the film: CC BY)."""
+    from .film import FILM_CREDIT
+    from .sources import SAMPLE_CREDIT
+
+    if config.source == "bigbuckbunny":
+        return FILM_CREDIT
+    if config.source == "sample":
+        return SAMPLE_CREDIT
+    return None
 
 
 def release_memory() -> None:
