@@ -8,13 +8,16 @@ OUT    ?= results
 
 .PHONY: reproduce study audit audit-full demo reference test test-fast lab notebooks bench clean-results
 
-# (Re)install when the dependency lists change; creates .venv if missing.
-$(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-		{ echo "error: Python >= 3.11 is needed ($(PYTHON) is older); run: make PYTHON=python3.11 ..." >&2; exit 2; }
+# (Re)install when the lock or pyproject changes; creates .venv if missing.  The exact
+# environment: every package at the version (and hash) requirements.lock pins, made
+# from requirements.txt by `uv pip compile` (its first lines give the command);
+# requirements.txt stays loose for Colab.
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11, 5))' || \
+		{ echo "error: Python >= 3.11.5 is needed ($(PYTHON) is older); run: make PYTHON=python3.11 ..." >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

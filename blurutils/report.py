@@ -64,7 +64,8 @@ def write_outputs(result: StudyResult, truth: dict) -> dict[str, Path]:
         files[key] = out / f"{name}.csv"
     write_csv(result.comparison, out / "paper_comparison.csv")
     write_text_atomic(out / "paper_comparison.md",
-                      markdown_table(result.comparison) + "\n" + markdown_table(result.verdicts))
+                      markdown_table(result.comparison) + "\n"
+                      + "\n".join(_reading_lines(result.verdicts)))
     files["comparison"] = out / "paper_comparison.csv"
     write_csv(result.verdicts, out / "verdicts.csv")
     if len(result.measure_verdicts):
@@ -108,7 +109,7 @@ def render_report(result: StudyResult, truth: dict, files: dict[str, Path]) -> s
         "The paper trained on ~12,000 frames of *Bambi*; these numbers come from "
         f"`{redact(c.source)}`, so magnitudes differ. What should carry over are the orderings "
         "the six observations describe.", "", markdown_table(result.comparison),
-        "### The paper's observations, checked", "", markdown_table(result.verdicts),
+        *_reading_lines(result.verdicts),
         *_measure_lines(result),
         "## Beyond the paper: blur next to fidelity, and baselines with no learning", "",
         "Means over the test frames. `abs_rbf_mean`: distance from the truth's blur in "
@@ -147,6 +148,33 @@ def _split_lines(result: StudyResult) -> list[str]:
     else:
         line += "No test target is an input or a target of any training example."
     return [line, ""]
+
+
+#: Columns of the compact verdicts table in REPORT.md (the reasons follow as a list).
+_READING_COLUMNS = ["observation", "claim", "paper", "blur", "verdict", "n_segments"]
+
+
+def _reading_lines(verdicts: pd.DataFrame) -> list[str]:
+    """The observations: both readings with inference, then the means-only verdict."""
+    lines = ["### The paper's observations, checked", ""]
+    if "paper" not in verdicts:
+        return lines + [markdown_table(verdicts)]
+    table = verdicts[[c for c in _READING_COLUMNS if c in verdicts]].rename(columns={
+        "paper": "paper's measure", "blur": "blur (calibrated measures)",
+        "verdict": "means only", "n_segments": "test segments"})
+    lines += ["Each observation is read twice: on the **paper's measure** (BF, RBF) and on "
+              "**blur** (the measures that passed the calibration: contrast-matched BF and "
+              "the blur effect, docs/calibration.md). Each comparison it makes is a ratio of "
+              "per-frame scores on the same test frames with a 95% interval over the "
+              "contiguous test segments (frames within a segment are correlated); "
+              "*undetermined* when an interval straddles the claim. *means only* is the "
+              "table comparison of means with no tolerance.", "",
+              markdown_table(table), ""]
+    for _, row in verdicts.iterrows():
+        if isinstance(row.get("paper_reason"), str) and row["paper_reason"]:
+            lines.append(f"- **{row['observation']}**, paper's measure: {row['paper_reason']}. "
+                         f"Blur: {row.get('blur_reason', '')}.")
+    return lines + [""]
 
 
 #: Cuts listed one by one in REPORT.md up to this many (the rest are in shots.csv).

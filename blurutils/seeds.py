@@ -26,7 +26,7 @@ from .evaluation import write_csv
 from .paths import write_text_atomic
 from .reference import comparison_with_intervals
 from .report import StudyResult, markdown_table
-from .statistics import holds_rate, mean_ci_over_seeds, paired_test, verdict_counts
+from .statistics import holds_rate, mean_ci_over_seeds, verdict_counts
 
 def seed_folder(out: Path | str, seed: int) -> Path:
     """Where one seed's study of a multi-seed study lives."""
@@ -72,7 +72,9 @@ def run_seeds(config: StudyConfig, seeds: list[int], *,
     result = SeedsResult(
         config=config, seeds=list(seeds), out=out, per_seed=per_seed,
         table1=table1, table2=table2,
-        verdicts=verdict_rates({s: r.verdicts for s, r in per_seed.items()}, paired=paired),
+        verdicts=with_readings_over_seeds(
+            verdict_rates({s: r.verdicts for s, r in per_seed.items()}, paired=paired),
+            {s: r.verdicts for s, r in per_seed.items()}),
         paired_tests=paired,
         comparison=comparison_with_intervals(table1, table2),
         measure_verdicts=measure_rates({s: r.measure_verdicts for s, r in per_seed.items()}),
@@ -122,6 +124,18 @@ def verdict_rates(verdicts: dict[int, pd.DataFrame],
     return pd.DataFrame(rows)
 
 
+def with_readings_over_seeds(rates: pd.DataFrame,
+                             verdicts: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """:func:`verdict_rates` with both readings over seeds beside it
+    (:func:`blurutils.verdicts.readings_over_seeds`), when every seed has them."""
+    from .verdicts import readings_over_seeds
+
+    if not all("paper" in v for v in verdicts.values()):
+        return rates
+    readings = readings_over_seeds(verdicts).drop(columns="claim")
+    return rates.merge(readings, on="observation", how="left")
+
+
 #: Significance level of the paired tests' one-line summaries.
 PAIRED_ALPHA = 0.05
 
@@ -139,7 +153,7 @@ def paired_support(paired: pd.DataFrame, alpha: float = PAIRED_ALPHA) -> dict[st
         favour = int((significant & (rows["a_lower_in"] > 0.5)).sum())
         against = int((significant & (rows["a_lower_in"] < 0.5)).sum())
         out[obs] = (f"for the claim in {favour} of {len(rows)}, against in {against} "
-                    f"(Wilcoxon, p < {alpha:g})")
+                    f"(sign test over test segments, p < {alpha:g})")
     return out
 
 
@@ -191,28 +205,37 @@ def _comparisons(models: set[str]) -> list[tuple[str, str, tuple[str, str], tupl
 
 
 def paired_tests(metrics: dict[int, dict[tuple[str, str], pd.DataFrame]]) -> pd.DataFrame:
-    """Wilcoxon signed-rank tests over the same test frames, per seed, for each pair of
-    runs an observation compares (e.g. BF-1: Forward CP against Forward MSE).
+    """Paired comparisons over the same test frames, per seed, for each pair of runs an
+    observation compares (e.g. BF-1: Forward CP against Forward MSE), with the
+    contiguous test segments as units (:func:`blurutils.statistics.paired_segment_test`:
+    frames within a segment are correlated, so per-frame p-values carry no weight).
 
-    ``a_lower_in``: share of frames where run a scores lower (the observation's
-    direction); ``pvalue``: two-sided.  Frames with an infinite value are dropped and
+    ``a_lower_in``: share of segments where run a's mean is lower (the observation's
+    direction); ``pvalue``: two-sided sign test over segments; ``mean_difference`` (a -
+    b) with its 95% segment t interval.  Frames with an infinite value are dropped and
     counted."""
+    from .statistics import contiguous_segments, paired_segment_test
+
     rows = []
     for seed, runs in metrics.items():
         models = {m for m, _ in runs}
         for obs, column, a, b in _comparisons(models):
             if a not in runs or b not in runs:
                 continue
-            va, vb = (_column(runs[key], column) for key in (a, b))
-            test = paired_test(va, vb)
-            finite = np.isfinite(va) & np.isfinite(vb)
+            joined = runs[a][["frame"]].assign(a=_column(runs[a], column)).merge(
+                runs[b][["frame"]].assign(b=_column(runs[b], column)), on="frame")
+            test = paired_segment_test(joined["a"].to_numpy(float), joined["b"].to_numpy(float),
+                                       contiguous_segments(joined["frame"].to_numpy()),
+                                       interval="t")
+            lower = test.n_against  # segments where a - b < 0: a lower, the claim's side
             rows.append(dict(seed=seed, observation=obs, column=column,
                              run_a=paper_row(*a), run_b=paper_row(*b),
-                             median_difference=test.median_difference,
-                             a_lower_in=float(np.mean(va[finite] < vb[finite]))
-                             if finite.any() else float("nan"),
-                             statistic=test.statistic, pvalue=test.pvalue, n=test.n,
-                             n_dropped=test.n_dropped))
+                             mean_difference=test.mean_difference, ci_low=test.low,
+                             ci_high=test.high, n_segments=test.n_segments,
+                             a_lower_in=(lower / test.n_segments) if test.n_segments
+                             else float("nan"),
+                             pvalue=test.sign_p, wilcoxon_segments_p=test.wilcoxon_p,
+                             n=test.n, n_dropped=test.n_dropped))
     return pd.DataFrame(rows)
 
 
@@ -252,6 +275,16 @@ def write_seed_outputs(result: SeedsResult) -> dict[str, Path]:
     return files
 
 
+def _compact_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts over seeds without the per-seed reasons, for Markdown."""
+    columns = {"observation": "observation", "paper": "paper's measure",
+               "paper_holds_in": "holds in", "blur": "blur (calibrated)",
+               "blur_holds_in": "holds in ", "verdict": "means only",
+               "paired_tests": "paired tests"}
+    present = [c for c in columns if c in verdicts]
+    return verdicts[present].rename(columns=columns)
+
+
 def render_seeds_report(result: SeedsResult) -> str:
     """REPORT.md of a multi-seed study."""
     c, n = result.config, len(result.seeds)
@@ -281,17 +314,23 @@ def render_seeds_report(result: SeedsResult) -> str:
         markdown_table(result.comparison, floatfmt=".4g") if len(result.comparison) else "",
         "## Table 1 — Blur Factor over seeds", "", markdown_table(result.table1),
         "## Table 2 — Relative Blur Factor over seeds", "", markdown_table(result.table2),
-        "## The paper's observations, as rates over seeds", "",
-        "`paired_tests`: over every seed's paired comparisons the observation makes (table "
-        "below), how many favour its claim significantly and how many go against it.", "",
-        markdown_table(result.verdicts),
+        "## The paper's observations over seeds", "",
+        "Two readings per observation, each judged in every seed with intervals over the "
+        "contiguous test segments (see a seed's report): on the **paper's measure** (BF, "
+        "RBF) and on **blur** (the calibrated measures). Over seeds a reading *holds* when "
+        "it holds in every seed, *does not hold* when it fails in every seed, and is "
+        "*undetermined* otherwise; `holds in` gives k of n seeds with an exact 95% "
+        "binomial interval. `means only`: the table comparison of means with no "
+        "tolerance, as a rate over seeds. Every reason is in "
+        "[verdicts.csv](verdicts.csv).", "",
+        markdown_table(_compact_verdicts(result.verdicts)),
         "## Paired tests over the same test frames", "",
-        "Wilcoxon signed-rank test per seed for each pair of runs an observation "
-        "compares (`a_lower_in`: share of frames where the first run scores lower, the "
-        "observation's direction; two-sided p-values; "
-        "[paired_tests.csv](paired_tests.csv)). Consecutive test frames are correlated, "
-        "so the p-values are optimistic; read them as a sign of consistency within a "
-        "seed, and the rates above as the evidence.", "",
+        "Per seed, for each pair of runs an observation compares: the mean difference "
+        "(first run minus second) with its 95% interval over test segments, the share of "
+        "segments where the first run scores lower (`a_lower_in`, the observation's "
+        "direction) and a two-sided sign test over segments (`pvalue`; "
+        "[paired_tests.csv](paired_tests.csv)). Segments, not frames, are the units: "
+        "consecutive frames are correlated.", "",
         markdown_table(result.paired_tests, floatfmt=".3g") if len(result.paired_tests) else "",
         "## The observations under other sharpness measures", "",
         markdown_table(result.measure_verdicts) if len(result.measure_verdicts) else "",

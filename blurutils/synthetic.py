@@ -420,7 +420,9 @@ def write_synthetic_video(path: str | Path, n_frames: int, width: int = 400,
     then renamed), so neither a crash nor a full disk leaves a truncated video that
     later runs would take as cached.
     Raises SourceError for bad arguments (including an odd width or height, which
-    the MPEG-4 encoder would silently crop) or when OpenCV cannot write the file.
+    the MPEG-4 encoder would silently crop) or when OpenCV cannot write the file, and
+    DiskFullError when the machine stops the write (a full disk, ``ulimit -f``).
+    OpenCV's and FFmpeg's log lines stay off stderr (``blurutils.quiet``).
     """
     n, w, h, s = _check_size(n_frames, width, height, seed)
     if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)):
@@ -433,21 +435,27 @@ def write_synthetic_video(path: str | Path, n_frames: int, width: int = 400,
     target = Path(path)
     if target.is_dir():
         raise SourceError(f"cannot write video to {target}: it is a directory")
-    from blurutils.videofile import verify_video
+    from blurutils.quiet import quiet_native
+    from blurutils.videofile import machine_limit_error, verify_video
 
     with atomic_path(target, needed=n * w * h // 20) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-        try:
-            if not writer.isOpened():
-                raise SourceError(f"cannot open an mp4v video writer for {target} "
-                                  f"({w}x{h} at {fps} fps); use a .mp4 path")
-            for frame in _render_frames(n, w, h, s):
-                writer.write(frame)
-        finally:
-            writer.release()
+        # OpenCV logs one warning per frame a full disk loses (thousands), straight to
+        # fd 2: kept off stderr, so the failure below is the one line the user sees.
+        with quiet_native():
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                     (w, h))
+            try:
+                if not writer.isOpened():
+                    raise SourceError(f"cannot open an mp4v video writer for {target} "
+                                      f"({w}x{h} at {fps} fps); use a .mp4 path")
+                for frame in _render_frames(n, w, h, s):
+                    writer.write(frame)
+            finally:
+                writer.release()
         if tmp.stat().st_size == 0:
-            raise SourceError(f"OpenCV wrote an empty video for {target} ({w}x{h})")
-        # OpenCV only warns when a write fails (a full disk): count the frames back
-        # before the file is renamed into place and trusted by every later run.
+            raise machine_limit_error(tmp, target) or SourceError(
+                f"OpenCV wrote an empty video for {target} ({w}x{h})")
+        # OpenCV only warns when a write fails (a full disk, a file-size limit): count
+        # the frames back before the file is renamed into place and trusted later.
         verify_video(tmp, n, target, error=SourceError)
     return target

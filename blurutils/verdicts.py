@@ -1,0 +1,310 @@
+"""The paper's six observations, read with inference: holds, does not hold, or undetermined.
+
+The table verdicts (:func:`blurutils.reference.observation_verdicts`) compare means with
+no tolerance.  Here each observation is broken into the elementary comparisons it makes
+(e.g. BF-2: each convolutional MSE/MSLE run is blurrier than each dense run), and each
+comparison is tested on the same test frames with an interval that respects correlated
+frames: the per-frame difference of log scores (a blur *ratio*), averaged with a
+cluster-robust t interval over the contiguous test segments
+(:func:`blurutils.statistics.segment_t_ci`; docs/statistics.md shows that per-frame
+intervals cover 25% where they claim 95%).
+
+One comparison is *for* the claim when its whole interval lies on the claim's side,
+*against* when it lies on the other side, *undetermined* otherwise.  An observation
+**does not hold** if any comparison is against it, **holds** if all are for it, and is
+**undetermined** otherwise ("margin within the noise").  Two readings:
+
+* ``paper``: the paper's measure (BF, RBF as defined);
+* ``blur``: every measure in :data:`BLUR_MEASURES` (the ones that passed the calibration,
+  docs/calibration.md) — holds only if all of them say so, undetermined when they
+  disagree ("measures disagree").
+
+Over seeds (:func:`readings_over_seeds`) a reading holds when it holds in every seed,
+does not hold when it fails in every seed, and is undetermined otherwise ("seeds
+disagree"), with "k of n seeds" and an exact binomial interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .catalog import ALL_MODELS
+from .statistics import (DOES_NOT_HOLD, HOLDS, NOT_MEANINGFUL, NOT_TESTED,
+                         binomial_interval, contiguous_segments, effective_n, segment_t_ci)
+
+__all__ = ["BLUR_MEASURES", "Measure", "OBSERVATIONS", "PAPER_MEASURE", "UNDETERMINED",
+           "observation_readings", "readings_over_seeds"]
+
+UNDETERMINED = "undetermined"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A sharpness measure as per-frame columns: ``score`` of the prediction (higher =
+    blurrier), its ``relative`` version (0 = as blurry as the truth) and RBF-1's floor
+    on that relative scale."""
+
+    label: str
+    score: str
+    relative: str
+    floor: float = 1.0
+
+
+PAPER_MEASURE = Measure("Laplacian BF (the paper's)", "bf_pred", "rbf", 1.0)
+#: The measures that passed the calibration (docs/calibration.md): they rise with blur
+#: and ignore contrast and brightness.  The paper's BF does not ignore contrast.
+BLUR_MEASURES: tuple[Measure, ...] = (
+    Measure("contrast-matched Laplacian BF", "bf_matched", "rbf_matched", 1.0),
+    Measure("blur effect (Crété-Roffet)", "blur_effect_pred", "rblur_effect", 0.1),
+)
+
+Run = tuple[str, str]
+_DENSE = [m for m in ALL_MODELS if m != "Convolutional"]
+_CONV_MSE_MSLE = [("Convolutional", "MSE"), ("Convolutional", "MSLE")]
+_CONV_ALL = _CONV_MSE_MSLE + [("Convolutional", "CP")]
+_DENSE_ALL = [(m, l) for m in _DENSE for l in ("MSE", "MSLE", "CP")]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One of the paper's observations as elementary comparisons.
+
+    ``blurrier``: pairs (a, b) claiming a is blurrier than b on the same frames (so also
+    relative to the truth); ``above``/``below``: (run, level) claiming the run's mean relative
+    score is above / below ``level`` (``None``: the measure's floor); ``closer``: pairs
+    (a, b) claiming |mean relative score| of a is smaller than b's.
+    """
+
+    id: str
+    claim: str
+    blurrier: tuple[tuple[Run, Run], ...] = ()
+    above: tuple[tuple[Run, float | None], ...] = ()
+    below: tuple[tuple[Run, float], ...] = ()
+    closer: tuple[tuple[Run, Run], ...] = ()
+
+    def runs(self) -> set[Run]:
+        pairs = self.blurrier + self.closer
+        return ({r for p in pairs for r in p} | {r for r, _ in self.above}
+                | {r for r, _ in self.below})
+
+
+OBSERVATIONS: tuple[Observation, ...] = (
+    Observation("BF-1", "Dense (non-convolutional) models trained with CP give exceptionally "
+                "sharp frames (lowest BF)",
+                blurrier=tuple(((m, other), (m, "CP")) for m in _DENSE
+                               for other in ("MSE", "MSLE"))),
+    Observation("BF-2", "The convolutional models are particularly blurry (highest BF)",
+                blurrier=tuple((c, d) for c in _CONV_MSE_MSLE for d in _DENSE_ALL)),
+    Observation("BF-3", "The convolutional model is blurrier with CP than with MSE or MSLE",
+                blurrier=tuple((("Convolutional", "CP"), c) for c in _CONV_MSE_MSLE)),
+    Observation("RBF-1", "The convolutional models are extraordinarily blurry relative to "
+                "the truth (highest RBF, well above 0)",
+                blurrier=tuple((c, d) for c in _CONV_ALL for d in _DENSE_ALL),
+                above=tuple((c, None) for c in _CONV_ALL)),
+    Observation("RBF-2", "Dense models trained with CP average a negative RBF (sharper than "
+                "the truth)", below=tuple(((m, "CP"), 0.0) for m in _DENSE)),
+    Observation("RBF-3", "Dense CP models come closest to the truth's blur (smallest |mean "
+                "RBF|)",
+                closer=tuple(((m, "CP"), other) for m in _DENSE
+                             for other in _DENSE_ALL + _CONV_ALL if other[1] != "CP"
+                             or other[0] == "Convolutional")),
+)
+
+FOR, AGAINST, UNSURE = "for", "against", "undetermined"
+
+
+@dataclass(frozen=True)
+class _Test:
+    outcome: str      # FOR, AGAINST or UNSURE
+    text: str         # e.g. "Conv MSE / Forward CP ×1.8 (1.4–2.3)"
+    margin: float     # the estimate on the claim's side (> 0: the claim's direction)
+    low: float        # the interval's bound nearest the claim's failing
+    values: np.ndarray
+
+
+def _short(run: Run) -> str:
+    model, loss = run
+    return f"{'Conv' if model == 'Convolutional' else model} {loss}"
+
+
+def _segments(df: pd.DataFrame) -> np.ndarray:
+    return contiguous_segments(df["frame"].to_numpy())
+
+
+def _outcome(low: float, high: float) -> str:
+    if np.isfinite(low) and low > 0:
+        return FOR
+    if np.isfinite(high) and high < 0:
+        return AGAINST
+    return UNSURE
+
+
+def _log_ratio(a: pd.DataFrame, b: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame log(a / b) on the frames both runs measured, and their segments."""
+    joined = a[["frame", column]].merge(b[["frame", column]], on="frame", suffixes=("_a", "_b"))
+    va, vb = joined[f"{column}_a"].to_numpy(float), joined[f"{column}_b"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log(va) - np.log(vb)
+    d[~(np.isfinite(va) & np.isfinite(vb) & (va > 0) & (vb > 0))] = np.nan
+    return d, contiguous_segments(joined["frame"].to_numpy())
+
+
+def _pair_test(a: Run, b: Run, runs: dict[Run, pd.DataFrame], column: str) -> _Test:
+    d, seg = _log_ratio(runs[a], runs[b], column)
+    ci = segment_t_ci(d, seg)
+    text = (f"{_short(a)} / {_short(b)} ×{np.exp(ci.mean):.3f} "
+            f"({np.exp(ci.low):.3f}–{np.exp(ci.high):.3f})")
+    return _Test(_outcome(ci.low, ci.high), text, ci.mean, ci.low, d)
+
+
+def _level_test(run: Run, level: float, above: bool, runs: dict[Run, pd.DataFrame],
+                column: str) -> _Test:
+    df = runs[run]
+    ci = segment_t_ci(df[column].to_numpy(float), _segments(df))
+    sign = 1.0 if above else -1.0
+    low, high = sorted((sign * (ci.low - level), sign * (ci.high - level)))
+    text = (f"{_short(run)} mean {ci.mean:.3g} ({ci.low:.3g}–{ci.high:.3g}) "
+            f"{'>' if above else '<'} {level:g}")
+    return _Test(_outcome(low, high), text, sign * (ci.mean - level), low,
+                 df[column].to_numpy(float))
+
+
+def _abs_interval(df: pd.DataFrame, column: str) -> tuple[float, float, float]:
+    ci = segment_t_ci(df[column].to_numpy(float), _segments(df))
+    if ci.low > 0 or ci.high < 0:
+        low, high = sorted((abs(ci.low), abs(ci.high)))
+    else:
+        low, high = 0.0, max(abs(ci.low), abs(ci.high))
+    return abs(ci.mean), low, high
+
+
+def _closer_test(a: Run, b: Run, runs: dict[Run, pd.DataFrame], column: str) -> _Test:
+    """|mean| of a smaller than |mean| of b: for when a's interval of |mean| lies wholly
+    below b's, against when wholly above (a conservative comparison of intervals)."""
+    ma, la, ha = _abs_interval(runs[a], column)
+    mb, lb, hb = _abs_interval(runs[b], column)
+    outcome = FOR if ha < lb else AGAINST if la > hb else UNSURE
+    text = f"|mean| {_short(a)} {ma:.3g} ({la:.3g}–{ha:.3g}) vs {_short(b)} {mb:.3g} ({lb:.3g}–{hb:.3g})"
+    return _Test(outcome, text, mb - ma, lb - ha, np.array([]))
+
+
+def _tests(obs: Observation, runs: dict[Run, pd.DataFrame], measure: Measure) -> list[_Test]:
+    # Between runs on the same frames, log(1 + RBF_a) - log(1 + RBF_b) is the log ratio
+    # of their scores, so the relative comparisons (RBF-1) use the scores too.
+    tests = [_pair_test(a, b, runs, measure.score) for a, b in obs.blurrier]
+    tests += [_level_test(r, measure.floor if level is None else level, True, runs,
+                          measure.relative) for r, level in obs.above]
+    tests += [_level_test(r, level, False, runs, measure.relative) for r, level in obs.below]
+    tests += [_closer_test(a, b, runs, measure.relative) for a, b in obs.closer]
+    return tests
+
+
+def _combine(tests: list[_Test]) -> tuple[str, str, float]:
+    """(reading, reason, margin) of an observation from its comparisons."""
+    against = [t for t in tests if t.outcome == AGAINST]
+    unsure = [t for t in tests if t.outcome == UNSURE]
+    worst = min(tests, key=lambda t: t.margin)
+    if against:
+        strongest = min(against, key=lambda t: t.margin)
+        return (DOES_NOT_HOLD, f"{len(against)} of {len(tests)} comparisons against the "
+                f"claim, e.g. {strongest.text}", worst.margin)
+    if unsure:
+        return (UNDETERMINED, f"margin within the noise: {len(unsure)} of {len(tests)} "
+                f"comparisons undetermined, e.g. {min(unsure, key=lambda t: t.low).text}",
+                worst.margin)
+    return HOLDS, f"all {len(tests)} comparisons for the claim; closest {worst.text}", worst.margin
+
+
+def _has_columns(runs: dict[Run, pd.DataFrame], measure: Measure) -> bool:
+    return all(measure.score in df and measure.relative in df for df in runs.values())
+
+
+def observation_readings(metrics: dict[Run, pd.DataFrame], *,
+                         learned: dict[Run, bool] | None = None,
+                         blur_measures: Iterable[Measure] = BLUR_MEASURES) -> pd.DataFrame:
+    """One row per observation: the paper's reading and the blur reading, each with its
+    reason and margin, and what they rest on (test frames, segments, effective n).
+
+    ``metrics`` are per-frame tables with a ``frame`` column (one study, one seed).
+    A reading resting on a run that does not interpolate (``learned``) is *not
+    meaningful*; one whose runs are missing is *not tested*.
+    """
+    blur_measures = [m for m in blur_measures if _has_columns(metrics, m)]
+    rows = []
+    for obs in OBSERVATIONS:
+        row: dict[str, object] = dict(observation=obs.id, claim=obs.claim)
+        needed = obs.runs()
+        missing = [r for r in needed if r not in metrics]
+        idle = sorted(_short(r) for r in needed if learned is not None
+                      and r in learned and not learned[r])
+        if missing:
+            row.update(paper=NOT_TESTED, paper_reason="the runs it needs were not part of "
+                       "this study", blur=NOT_TESTED, blur_reason="")
+            rows.append(row)
+            continue
+        paper_tests = _tests(obs, metrics, PAPER_MEASURE)
+        paper, reason, margin = _combine(paper_tests)
+        blur_parts = []
+        for measure in blur_measures:
+            reading, why, _ = _combine(_tests(obs, metrics, measure))
+            blur_parts.append((measure.label, reading, why))
+        blur, blur_reason = _blur_reading(blur_parts)
+        if idle:
+            note = f"{', '.join(idle)} {'does' if len(idle) == 1 else 'do'} not interpolate"
+            reason = f"would be '{paper}', but {note}; {reason}"
+            blur_reason = f"would be '{blur}', but {note}; {blur_reason}"
+            paper = blur = NOT_MEANINGFUL
+        decisive = min(paper_tests, key=lambda t: t.margin)
+        frames = next(iter(metrics.values()))
+        n = effective_n(decisive.values, _segments(frames)) \
+            if len(decisive.values) == len(frames) else None
+        row.update(paper=paper, paper_reason=reason, paper_margin=float(margin),
+                   blur=blur, blur_reason=blur_reason,
+                   n_test_frames=len(frames), n_segments=int(_segments(frames).max() + 1),
+                   n_effective=float(n.n_effective) if n is not None else float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _blur_reading(parts: list[tuple[str, str, str]]) -> tuple[str, str]:
+    if not parts:
+        return NOT_TESTED, "no calibrated measure in these per-frame files"
+    readings = {reading for _, reading, _ in parts}
+    if len(readings) == 1:
+        reading = readings.pop()
+        return reading, "; ".join(f"{label}: {why}" for label, _, why in parts)
+    return UNDETERMINED, "measures disagree: " + "; ".join(
+        f"{label} {reading}" for label, reading, _ in parts)
+
+
+def readings_over_seeds(readings: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """Per observation and reading: holds in every seed, in none, or undetermined
+    ("seeds disagree"), with "k of n seeds" and a 95% Clopper-Pearson interval."""
+    first = next(iter(readings.values()))
+    rows = []
+    for obs, claim in zip(first["observation"], first["claim"]):
+        row: dict[str, object] = dict(observation=obs, claim=claim)
+        for reading in ("paper", "blur"):
+            per_seed = {s: r.set_index("observation").loc[obs, reading]
+                        for s, r in readings.items()}
+            values = list(per_seed.values())
+            k, n = values.count(HOLDS), len(values)
+            low, high = binomial_interval(k, n)
+            if NOT_TESTED in values:
+                overall = NOT_TESTED
+            elif NOT_MEANINGFUL in values:
+                overall = NOT_MEANINGFUL
+            elif all(v == values[0] for v in values) and values[0] in (HOLDS, DOES_NOT_HOLD):
+                overall = values[0]
+            else:
+                overall = UNDETERMINED
+            row[reading] = overall
+            row[f"{reading}_holds_in"] = (f"{k} of {n} seeds (95% CI {100 * low:.0f}–"
+                                          f"{100 * high:.0f}%)")
+            row[f"{reading}_per_seed"] = ", ".join(f"{s}: {v}" for s, v in per_seed.items())
+        rows.append(row)
+    return pd.DataFrame(rows)
