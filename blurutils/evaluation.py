@@ -168,18 +168,19 @@ def extremes_corrupt(run_dir: Path) -> bool:
 def summary_table(metrics: dict[tuple[str, str], pd.DataFrame], column: str) -> pd.DataFrame:
     """One row per run in the paper's order: mean/std as the paper plus robust stats.
 
-    ``ci_low``/``ci_high``: a 95% moving-block bootstrap interval of the mean over the
-    test frames (:func:`blurutils.statistics.block_bootstrap_ci`; consecutive frames are
-    correlated, so the std over frames is not an uncertainty of the mean).  It covers
-    the test frames of this one training, not the variation between seeds.
+    ``ci_low``/``ci_high``: a 95% interval of the mean with the contiguous test segments
+    as units (:func:`blurutils.statistics.segment_t_ci`: frames within a segment are
+    correlated, so neither the std over frames nor a short-block bootstrap is an
+    uncertainty of the mean; docs/statistics.md).  It covers the test frames of this one
+    training, not the variation between seeds.
     """
-    from .statistics import block_bootstrap_ci
+    from .statistics import contiguous_segments, segment_t_ci
 
     rows = []
     for (model, loss), df in metrics.items():
         values = df[column].to_numpy()
         stats = summarize(values)
-        ci = block_bootstrap_ci(values)
+        ci = segment_t_ci(values, contiguous_segments(df["frame"].to_numpy()))
         rows.append(dict(paper_row=paper_row(model, loss), model=model, loss=loss,
                          mean=stats["mean"], ci_low=ci.low, ci_high=ci.high,
                          std=stats["std"], median=stats["median"],

@@ -996,3 +996,141 @@ def test_local_bad_options(real, kwargs):
 def test_local_shape_mismatch(real):
     with pytest.raises(MetricInputError, match="differ"):
         local_relative_blur_factor(real[:2], real[:3])
+
+
+# --------------------------------------------------------------------------- edge width
+# Marziliano et al.'s edge width, checked against widths worked out by hand (a step
+# blurred by a box of k pixels is a ramp of k steps: width k) and against a plain
+# loop over the pixels written from the paper's description, with SciPy's Sobel.
+
+from blurutils.metrics import edge_width, relative_edge_width, vertical_edges  # noqa: E402
+
+
+def step_frame(rows: int = 8, width: int = 40, at: int = 20, low: float = 0.2,
+               high: float = 0.8) -> np.ndarray:
+    """An ideal vertical step edge: ``low`` left of column ``at``, ``high`` from it on."""
+    img = np.full((rows, width), low)
+    img[:, at:] = high
+    return img
+
+
+def naive_edge_width(img: np.ndarray, ref: np.ndarray, threshold: float = 0.2) -> float:
+    """The paper's procedure as loops: edge pixels are row-wise maxima of |Sobel x| of
+    ``ref`` (ties, to 1e-9 of the largest: the right one) above ``threshold`` of the
+    largest; from each, walk along the row of ``img`` to the extrema either side; mean
+    of the non-zero widths."""
+    gx = ndimage.sobel(ref.astype(np.float64), axis=1, mode="reflect")
+    mag = np.abs(gx)
+    peak = mag.max()
+    tie = 1e-9 * peak
+    h, w = img.shape
+    widths = []
+    for r in range(h):
+        for c in range(1, w - 1):
+            if not (mag[r, c] >= mag[r, c - 1] - tie and mag[r, c] > mag[r, c + 1] + tie
+                    and mag[r, c] >= threshold * peak - tie and peak > 1e-12):
+                continue
+            s = 1.0 if gx[r, c] > 0 else -1.0
+            left = c
+            while left > 0 and s * (img[r, left] - img[r, left - 1]) > 0:
+                left -= 1
+            right = c
+            while right < w - 1 and s * (img[r, right + 1] - img[r, right]) > 0:
+                right += 1
+            if right > left:
+                widths.append(right - left)
+    return float(np.mean(widths)) if widths else math.nan
+
+
+def test_vertical_edges_of_a_step():
+    edges = vertical_edges(step_frame())
+    assert edges.dtype == np.int8 and edges.shape == (8, 40)
+    np.testing.assert_array_equal(np.nonzero(edges[0])[0], [20])   # the right of the pair
+    assert (edges[:, 20] == 1).all() and np.count_nonzero(edges) == 8
+    assert (vertical_edges(step_frame()[:, ::-1])[:, 20] == -1).all()   # falling edge
+    assert vertical_edges(np.stack([step_frame()] * 3)).shape == (3, 8, 40)
+    assert not vertical_edges(np.full((8, 40), 0.3)).any()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 7, 10])
+def test_a_step_blurred_by_a_box_of_k_pixels_is_k_pixels_wide(k):
+    step = step_frame()
+    # Box blur along rows: a linear ramp of k steps from 0.2 to 0.8.
+    ramp = cv2.blur(step, (k, 1), borderType=cv2.BORDER_REFLECT)
+    profile = ramp[0]
+    assert np.count_nonzero(np.diff(profile) > 1e-12) == k          # k rising steps
+    assert edge_width(ramp, reference=step) == pytest.approx(k)
+    assert edge_width(ramp) == pytest.approx(k)                     # its own edges
+    assert edge_width(ramp[:, ::-1], reference=step[:, ::-1]) == pytest.approx(k)
+    assert relative_edge_width(ramp, step) == pytest.approx(k - 1)
+
+
+def test_two_edges_of_a_bar_and_a_lost_edge():
+    bar = np.full((6, 50), 0.1)
+    bar[:, 15:35] = 0.9                     # a rising edge at 15, a falling one at 35
+    pred = bar.copy()
+    pred[:, 13:18] = np.linspace(0.1, 0.9, 7)[1:-1]      # rising edge: 6 steps 12..18
+    assert edge_width(pred, reference=bar) == pytest.approx((6 + 1) / 2)
+    flat_right = pred.copy()
+    flat_right[:, 25:] = 0.9                # the falling edge is gone: left out
+    assert edge_width(flat_right, reference=bar) == pytest.approx(6)
+    assert math.isnan(edge_width(np.full((6, 50), 0.5), reference=bar))  # every edge lost
+    assert math.isnan(edge_width(np.full((6, 50), 0.5)))                 # no edge at all
+
+
+def test_edge_width_matches_the_loops_on_real_frames(real):
+    rng = np.random.default_rng(3)
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 1.5) for f in real])
+    noisy = real + rng.normal(0, 0.02, real.shape)
+    for i in range(len(real)):
+        assert edge_width(real[i]) == pytest.approx(naive_edge_width(real[i], real[i]))
+        assert edge_width(blurred[i], reference=real[i]) == pytest.approx(
+            naive_edge_width(blurred[i], real[i]))
+        assert edge_width(noisy[i], reference=real[i], threshold=0.4) == pytest.approx(
+            naive_edge_width(noisy[i], real[i], threshold=0.4))
+    np.testing.assert_allclose(edge_width(blurred, reference=real),
+                               [edge_width(b, reference=r) for b, r in zip(blurred, real)])
+
+
+def test_edge_width_rises_with_blur_and_ignores_contrast(real):
+    widths = np.stack([edge_width(np.stack([cv2.GaussianBlur(f, (0, 0), s) for f in real]),
+                                  reference=real) for s in (0.5, 1.0, 2.0, 3.0)])
+    assert (np.diff(widths, axis=0) > 0).all()
+    assert (widths[0] > edge_width(real, reference=real)).all()
+    np.testing.assert_array_equal(edge_width(0.4 * real + 0.3), edge_width(real))
+    np.testing.assert_array_equal(edge_width(0.4 * real + 0.3, reference=real),
+                                  edge_width(real))
+    uint8 = np.rint(real * 255).astype(np.uint8)
+    np.testing.assert_allclose(edge_width(uint8), edge_width(uint8 / 255.0))
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(threshold=0), "threshold"),
+                                           (dict(threshold=1.0), "threshold"),
+                                           (dict(threshold="x"), "threshold"),
+                                           (dict(threshold=float("nan")), "threshold"),
+                                           (dict(reference=np.zeros((4, 8, 40))), "differ")])
+def test_edge_width_bad_input(kwargs, match):
+    with pytest.raises(MetricInputError, match=match):
+        edge_width(np.stack([step_frame()] * 3), **kwargs)
+
+
+def test_edge_width_rejects_what_the_other_metrics_reject():
+    with pytest.raises(MetricInputError, match="dtype"):
+        edge_width(np.zeros((8, 40), dtype=np.int32))
+    with pytest.raises(MetricInputError, match="NaN"):
+        edge_width(np.full((8, 40), np.nan))
+    with pytest.raises(MetricInputError, match="shape"):
+        vertical_edges(np.zeros(40))
+
+
+def test_edge_width_docstring_examples():
+    import doctest
+
+    from blurutils import metrics
+
+    for fn in (vertical_edges, edge_width, relative_edge_width):
+        finder = doctest.DocTestFinder()
+        runner = doctest.DocTestRunner()
+        for test in finder.find(fn, globs=vars(metrics).copy()):
+            runner.run(test)
+        assert runner.failures == 0 and runner.tries >= 1, fn.__name__

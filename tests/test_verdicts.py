@@ -1,0 +1,133 @@
+"""Readings of the paper's observations with inference, on hand-built per-frame tables
+whose answers are known: clearly for, clearly against, and within the noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from blurutils.catalog import ALL_LOSSES, ALL_MODELS
+from blurutils.statistics import DOES_NOT_HOLD, HOLDS, NOT_MEANINGFUL, NOT_TESTED
+from blurutils.verdicts import UNDETERMINED, observation_readings, readings_over_seeds
+
+#: 12 segments of 20 test frames with gaps between them (as the interleaved split).
+FRAMES = np.concatenate([np.arange(start, start + 20) for start in range(0, 12 * 50, 50)])
+
+
+def _run(level: float, rng: np.random.Generator, noise: float = 0.02,
+         truth: float = 1.0) -> pd.DataFrame:
+    """Per-frame scores around ``level`` (every measure alike), with segment-level and
+    frame-level noise; relative scores against a truth of ``truth``."""
+    segment_effect = np.repeat(rng.normal(0, noise, 12), 20)
+    score = level * np.exp(segment_effect + rng.normal(0, noise / 4, FRAMES.size))
+    table = {"frame": FRAMES}
+    for name, relative in (("bf_pred", "rbf"), ("hfbf_pred", "rhfbf"),
+                           ("bf_matched", "rbf_matched")):
+        table[name] = score
+        table[relative] = score / truth - 1
+    return pd.DataFrame(table)
+
+
+def _study(levels: dict[tuple[str, str], float], seed: int = 0, noise: float = 0.02,
+           truth: float = 1.0) -> dict[tuple[str, str], pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    return {(m, l): _run(levels.get((m, l), 1.0), rng, noise, truth)
+            for m in ALL_MODELS for l in ALL_LOSSES}
+
+
+def _paper_like() -> dict[tuple[str, str], float]:
+    """Levels for which every observation holds: dense CP sharpest and sharper than the
+    truth, conv blurriest (CP most), far above the truth."""
+    levels = {}
+    for m in ALL_MODELS:
+        if m == "Convolutional":
+            levels.update({(m, "MSE"): 4.0, (m, "MSLE"): 4.5, (m, "CP"): 6.0})
+        else:
+            levels.update({(m, "MSE"): 1.5, (m, "MSLE"): 1.6, (m, "CP"): 0.95})
+    return levels
+
+
+def _readings(metrics, **kw) -> pd.DataFrame:
+    return observation_readings(metrics, **kw).set_index("observation")
+
+
+def test_every_observation_holds_where_the_data_say_so():
+    table = _readings(_study(_paper_like()))
+    assert (table["paper"] == HOLDS).all(), table[["paper", "paper_reason"]]
+    assert (table["blur"] == HOLDS).all()
+    assert (table["n_segments"] == 12).all() and (table["n_test_frames"] == 240).all()
+
+
+def test_a_clear_counterexample_means_does_not_hold():
+    levels = _paper_like()
+    levels[("Convolutional", "CP")] = 3.0  # sharper than Conv MSE and MSLE: BF-3 fails
+    table = _readings(_study(levels))
+    assert table.loc["BF-3", "paper"] == DOES_NOT_HOLD
+    assert "Conv CP / Conv" in table.loc["BF-3", "paper_reason"]
+    assert table.loc["BF-2", "paper"] == HOLDS
+
+
+def test_a_difference_within_the_noise_is_undetermined():
+    levels = _paper_like()
+    levels[("Convolutional", "CP")] = 4.55  # 1% above MSLE, segment noise 10%
+    table = _readings(_study(levels, noise=0.1))
+    assert table.loc["BF-3", "paper"] == UNDETERMINED
+    assert "within the noise" in table.loc["BF-3", "paper_reason"]
+
+
+def test_measures_that_disagree_make_the_blur_reading_undetermined():
+    metrics = _study(_paper_like())
+    for (m, l), df in metrics.items():
+        if m == "Convolutional":  # by one measure the conv runs are the sharpest
+            df["hfbf_pred"] = df["hfbf_pred"] / 20
+            df["rhfbf"] = df["hfbf_pred"] - 1
+    table = _readings(metrics)
+    assert table.loc["BF-2", "blur"] == UNDETERMINED
+    assert "measures disagree" in table.loc["BF-2", "blur_reason"]
+    assert table.loc["BF-2", "paper"] == HOLDS  # the paper's measure is untouched
+
+
+def test_runs_that_do_not_interpolate_make_a_reading_not_meaningful():
+    learned = {key: key != ("Forward", "CP") for key in _study({})}
+    table = _readings(_study(_paper_like()), learned=learned)
+    assert table.loc["BF-1", "paper"] == NOT_MEANINGFUL
+    assert "Forward CP does not interpolate" in table.loc["BF-1", "paper_reason"]
+    assert table.loc["BF-3", "paper"] == HOLDS  # rests on the conv runs only
+
+
+def test_missing_runs_mean_not_tested():
+    metrics = {k: v for k, v in _study(_paper_like()).items() if k[0] != "Convolutional"}
+    table = _readings(metrics)
+    assert table.loc["BF-2", "paper"] == NOT_TESTED
+    assert table.loc["BF-1", "paper"] == HOLDS
+
+
+def test_rbf2_needs_the_whole_interval_below_zero():
+    levels = _paper_like()
+    table = _readings(_study(levels, truth=1.0))  # CP at 0.95: 5% sharper than the truth
+    assert table.loc["RBF-2", "paper"] == HOLDS
+    table = _readings(_study(levels, truth=0.9))  # now 6% blurrier
+    assert table.loc["RBF-2", "paper"] == DOES_NOT_HOLD
+
+
+def test_infinite_values_are_left_out_not_averaged():
+    metrics = _study(_paper_like())
+    metrics[("Convolutional", "MSE")].loc[3, "bf_pred"] = np.inf
+    table = _readings(metrics)
+    assert table.loc["BF-2", "paper"] == HOLDS
+
+
+@pytest.mark.parametrize("per_seed, overall, holds_in", [
+    ([HOLDS, HOLDS, HOLDS], HOLDS, "3 of 3 seeds (95% CI 29–100%)"),
+    ([DOES_NOT_HOLD] * 2, DOES_NOT_HOLD, "0 of 2 seeds (95% CI 0–84%)"),
+    ([HOLDS, DOES_NOT_HOLD, HOLDS], UNDETERMINED, "2 of 3 seeds (95% CI 9–99%)"),
+    ([HOLDS, UNDETERMINED], UNDETERMINED, "1 of 2 seeds (95% CI 1–99%)"),
+    ([HOLDS, NOT_MEANINGFUL], NOT_MEANINGFUL, "1 of 2 seeds (95% CI 1–99%)"),
+])
+def test_over_seeds_every_seed_must_agree(per_seed, overall, holds_in):
+    readings = {seed: pd.DataFrame([dict(observation="BF-1", claim="c", paper=v, blur=v)])
+                for seed, v in enumerate(per_seed)}
+    row = readings_over_seeds(readings).iloc[0]
+    assert row["paper"] == overall and row["paper_holds_in"] == holds_in
+    assert row["blur"] == overall
