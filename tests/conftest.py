@@ -225,10 +225,17 @@ NOTEBOOK_TESTS = ("test_smoke_run_with_papermill", "test_binder_layout_from_07_t
                   "test_stored_outputs_with_nbval")
 
 
+#: Fixtures that train a full-size model or a whole study grid: the tests using them are
+#: `slow` (CI runs them; `make test-fast` skips them).  `dense` trains the paper-size
+#: (42-million-parameter) dense autoencoder.
+SLOW_FIXTURES = {"smoke", "dense"}
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
-        if module in SLOW_MODULES or "smoke" in getattr(item, "fixturenames", ()):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if module in SLOW_MODULES or fixtures & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
         if item.name.startswith(NOTEBOOK_TESTS):
             item.add_marker(pytest.mark.notebooks)
