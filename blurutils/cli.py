@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, default=None)
     p.add_argument("--evaluate", action="store_true",
                    help="hide every odd frame, predict it, and score it against the truth")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files that blurutils did not write (its "
+                        "own earlier outputs for this --out are replaced anyway)")
     return parser
 
 
@@ -171,9 +174,20 @@ def _source_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in (("n_frames", args.n_frames), ("seed", args.seed)) if v is not None}
 
 
+def _check_source_name(source: str) -> None:
+    """A local source whose name the system cannot hold (a name over 255 bytes, a path
+    over 4096) is one line (SourceError), before anything stats or hashes it."""
+    from .errors import SourceError
+    from .paths import check_name_length
+
+    if "://" not in str(source):
+        check_name_length(source, "file name", SourceError)
+
+
 def cmd_fetch(args: argparse.Namespace) -> None:
     from .sources import resolve_source
 
+    _check_source_name(args.source)
     print(resolve_source(args.source, **_source_options(args)))
 
 
@@ -182,6 +196,7 @@ def cmd_frames(args: argparse.Namespace) -> None:
     from .frames import cache_path, film_frame_limit, load_frames
     from .sources import resolve_source
 
+    _check_source_name(args.source)
     options = dict(max_frames=args.max_frames, step=args.step, start=args.start, end=args.end)
     frames = load_frames(args.source, cache=not args.no_cache, **options,
                          **_source_options(args))
@@ -210,8 +225,9 @@ def read_any(path: Path):
 
     from .errors import FrameError
     from .frames import extract_frames
-    from .paths import check_regular_file
+    from .paths import check_name_length, check_regular_file
 
+    check_name_length(path, "file name", FrameError)
     if not path.exists():
         raise FrameError(f"{path}: no such file")
     if path.is_dir():
@@ -362,16 +378,19 @@ def _study_config(args: argparse.Namespace, **extra):
         config = load_config(args.config, profile=args.profile, **overrides)
     else:
         config = make_config(args.profile or DEFAULT_PROFILE, **overrides)
+    _check_source_name(config.source)
     return config
 
 
 @contextlib.contextmanager
-def _results_folder(config) -> Iterator[None]:
+def _results_folder(config, config_file: str | None = None) -> Iterator[None]:
     """Hold the results folder's lock for the whole command: a second run into the same
-    folder gets one line (exit 1) instead of deleting or mixing the first one's files."""
+    folder gets one line (exit 1) instead of deleting or mixing the first one's files.
+    ``config_file`` (``--config``) lets a committed results folder be rebuilt from its
+    own ``<folder>.yaml`` (``make reference``); any other is refused."""
     from .paths import prepare_results_folder, results_lock
 
-    folder = prepare_results_folder(config.out)
+    folder = prepare_results_folder(config.out, rebuild_config=config_file)
     with results_lock(folder):
         yield
 
@@ -386,8 +405,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
           f"{len(config.models)} models x {len(config.losses)} losses -> {config.out}/",
           flush=True)
     if config.seeds:
-        return _reproduce_seeds(config, executor)
-    with _results_folder(config), executor or contextlib.nullcontext():
+        return _reproduce_seeds(config, executor, args.config)
+    with _results_folder(config, args.config), executor or contextlib.nullcontext():
         result = run_study(config, report=lambda line: print(redact(line), flush=True),
                            executor=executor)
     columns = ["paper_row", "mean", "ci_low", "ci_high", "median", "n_inf", "learned"]
@@ -403,11 +422,11 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     print(f"Tables, figures and per-run files are in {result.out}/")
 
 
-def _reproduce_seeds(config, executor=None) -> None:
+def _reproduce_seeds(config, executor=None, config_file: str | None = None) -> None:
     from .seeds import run_seeds
 
     print(f"{len(config.seeds)} seeds: {', '.join(map(str, config.seeds))}", flush=True)
-    with _results_folder(config), executor or contextlib.nullcontext():
+    with _results_folder(config, config_file), executor or contextlib.nullcontext():
         result = run_seeds(config, config.seeds,
                            report=lambda line: print(redact(line), flush=True),
                            executor=executor)
@@ -436,6 +455,13 @@ def _load_bidirectional(path: str | None):
         raise ConfigError(f"{model_path}: no trained Bi-Directional model; train one with "
                           "`python -m blurutils reproduce --models Bi-Directional --losses MSE`"
                           " or pass --model")
+    from .training import model_problem
+
+    problem = model_problem(model_path)
+    if problem is not None:  # Keras would say "File not found" for a file that exists
+        raise ConfigError(f"{model_path}: the model file is damaged ({problem}); train it "
+                          "again (`python -m blurutils reproduce --models Bi-Directional "
+                          "--losses MSE`) or pass another --model")
     quiet_tensorflow()
     import keras
 
@@ -460,12 +486,18 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     from .errors import ConfigError
     from .frames import load_frames, probe_video
-    from .interpolate import METHODS, check_outputs, interpolate, write_gif, write_video
+    from .interpolate import (METHODS, check_outputs, interpolate, record_output, write_gif,
+                              write_video)
+    from .paths import check_name_length
     from .viz import rbf_over_time_figure, save_figure, strip_figure
     from .sources import resolve_source
 
     if args.method not in METHODS:
         raise ConfigError(f"unknown method {args.method!r} (expected one of {', '.join(METHODS)})")
+    _check_source_name(args.source)
+    if args.model:
+        check_name_length(args.model, "--model")
+    check_name_length(args.out, "--out", reserve=40)  # + "_over_time.png", a temporary
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".mp4":
         raise ConfigError(f"{out}: the output must be an .mp4 file")
@@ -475,7 +507,8 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         outputs += [out.with_name(out.stem + "_metrics.csv"),
                     out.with_name(out.stem + "_over_time.png")]
     inputs = [video] + ([Path(args.model)] if args.model else [])
-    check_outputs(outputs, inputs)  # before any work: inputs are never outputs
+    # before any work: inputs are never outputs, a user's files are never replaced
+    check_outputs(outputs, inputs, overwrite=args.overwrite)
     model = _load_bidirectional(args.model) if args.method == "bidirectional" else None
     frames = load_frames(args.source, max_frames=args.max_frames)
     fps = probe_video(video).get("fps") or 25.0
@@ -484,18 +517,20 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     result = interpolate(frames, args.method, model=model, evaluate=args.evaluate)
     # Evaluated: the input was every other frame, so the output has the original rate.
     out_fps = fps if args.evaluate else 2 * fps
-    write_video(result.frames, out, out_fps)
-    gif = write_gif(result.frames, out.with_suffix(".gif"), out_fps)
-    strip = save_figure(strip_figure(result, title=f"{args.method}: {args.source}"),
-                        out.with_name(out.stem + "_strip.png"))
+    record_output(write_video(result.frames, out, out_fps), out)
+    gif = record_output(write_gif(result.frames, out.with_suffix(".gif"), out_fps), out)
+    strip = record_output(save_figure(strip_figure(result, title=f"{args.method}: {args.source}"),
+                                      out.with_name(out.stem + "_strip.png")), out)
     print(f"{len(result.frames)} frames ({int(result.predicted.sum())} interpolated) at "
           f"{out_fps:g} fps -> {out}, {gif.name}, {strip.name}")
     if result.metrics is not None:
         from .evaluation import write_csv
 
-        write_csv(result.metrics, out.with_name(out.stem + "_metrics.csv"))
-        save_figure(rbf_over_time_figure({args.method: result.metrics}),
-                    out.with_name(out.stem + "_over_time.png"))
+        metrics_csv = out.with_name(out.stem + "_metrics.csv")
+        write_csv(result.metrics, metrics_csv)
+        record_output(metrics_csv, out)
+        record_output(save_figure(rbf_over_time_figure({args.method: result.metrics}),
+                                  out.with_name(out.stem + "_over_time.png")), out)
         m = result.metrics
         print(f"against the hidden frames: mean RBF {m['rbf'].mean():.3f} "
               f"(std {m['rbf'].std():.3f}), mean PSNR {m['psnr'].mean():.2f} dB, "
@@ -516,7 +551,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
           f"{n_variants} variants of {len(config.models)} models x {len(config.losses)} "
           f"losses -> {config.out}/", flush=True)
     executor = _dask_executor(args)
-    with _results_folder(config), executor or contextlib.nullcontext():
+    with _results_folder(config, args.config), executor or contextlib.nullcontext():
         result = run_audit(config, report=lambda line: print(redact(line), flush=True),
                            core_only=args.core, executor=executor)
     print("\nDoes each of the paper's findings survive once the quirks are removed?")
@@ -554,7 +589,70 @@ def _stop_signals_as_interrupts() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class _SafeStream:
+    """stdout or stderr as the command line writes to it: what the stream cannot take
+    never stops the work.  A character its encoding lacks (``PYTHONIOENCODING=latin-1``
+    and a "≈") is written escaped (``\\u2248``); a reader that went away (``| head -1``)
+    sends the rest of the output to ``os.devnull``, the standard advice for
+    ``BrokenPipeError``, so a long study goes on and finishes its files."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def write(self, text: str) -> int:
+        if self.closed_by_reader:
+            return len(text)
+        try:
+            try:
+                return self._stream.write(text)
+            except UnicodeEncodeError:
+                encoding = getattr(self._stream, "encoding", None) or "ascii"
+                return self._stream.write(
+                    text.encode(encoding, "backslashreplace").decode(encoding))
+        except (BrokenPipeError, ConnectionResetError):
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        if self.closed_by_reader:
+            return
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        self.closed_by_reader = True
+        try:  # what is still buffered, and what Python flushes at exit, goes nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    saved = sys.stdout, sys.stderr
+    if sys.stdout is not None:
+        sys.stdout = _SafeStream(sys.stdout)
+    if sys.stderr is not None:
+        sys.stderr = _SafeStream(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, _SafeStream):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     debug = os.environ.get("BLURUTILS_DEBUG", "") not in ("", "0")
     if not debug:
@@ -586,4 +684,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nblurutils {args.command}: interrupted; finished work is saved — run the same "
               "command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - only the machine's limits; a bug re-raises
+        line, status = _limit_line(exc)
+        if line is None or debug:
+            raise
+        print(f"blurutils {args.command}: error: {redact(line)}", file=sys.stderr)
+        return status
     return 0
+
+
+def _limit_line(exc: BaseException) -> tuple[str | None, int]:
+    """(one line, exit status) for an exception that is a limit of this machine rather
+    than a bug: out of memory (1), a name too long for the system or a read-only file
+    system (2) met somewhere the input checks could not foresee; else (None, 0)."""
+    import errno
+
+    from .isolation import memory_message, out_of_memory
+    from .paths import short_path
+
+    if out_of_memory(exc):
+        return memory_message(exc), EXIT_FAILED
+    if isinstance(exc, OSError) and exc.errno in (errno.ENAMETOOLONG, errno.EROFS):
+        where = short_path(exc.filename) if exc.filename else "a file"
+        hint = ("use shorter names (at most 255 bytes a name, 4096 a path)"
+                if exc.errno == errno.ENAMETOOLONG else "choose a writable folder")
+        return f"{where}: {exc.strerror or exc}; {hint}", EXIT_USAGE
+    return None, 0

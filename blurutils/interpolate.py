@@ -14,6 +14,7 @@ flicker between sharp and blurry frames).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,30 +103,39 @@ def interpolate(frames: np.ndarray, method: str = "flow", *, model=None,
 
 
 def write_video(frames: np.ndarray, path: Path | str, fps: float) -> Path:
-    """Greyscale frames -> MP4 (mp4v), written atomically."""
+    """Greyscale frames -> MP4 (mp4v), written atomically; OpenCV's log lines stay off
+    stderr, and a full disk or file-size limit is a one-line DiskFullError."""
     import cv2
 
+    from .quiet import quiet_native
     from .videofile import verify_video
 
     path = Path(path)
     height, width = frames.shape[1:]
     with atomic_path(path, needed=frames.nbytes // 20) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                 (width, height))
-        if not writer.isOpened():
-            raise ConfigError(f"{path}: OpenCV cannot write an MP4 here")
-        for frame in frames:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-        writer.release()
+        with quiet_native():  # OpenCV warns once per lost frame, straight to fd 2
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                     (width, height))
+            try:
+                if not writer.isOpened():
+                    raise ConfigError(f"{path}: OpenCV cannot write an MP4 here")
+                for frame in frames:
+                    writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+            finally:
+                writer.release()
         verify_video(tmp, len(frames), path, error=ConfigError)  # a full disk only warns
     return path
 
 
-def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
+def check_outputs(outputs: list[Path], inputs: list[Path], *, overwrite: bool = False) -> None:
     """Refuse, before any work, outputs that would overwrite an input or land in the
     data folder (the frames cache and downloads), or that cannot be written: a
-    directory in the way, a file where a folder should be, a read-only folder."""
-    from .paths import data_dir
+    directory in the way, a file where a folder should be, a read-only folder.
+
+    An existing output is replaced only if blurutils wrote it (its record beside the
+    video, :func:`record_output`, names it with its size and time) or ``overwrite``:
+    a user's own ``clip.gif`` or ``clip_strip.png`` is never replaced without a word."""
+    from .paths import data_root
 
     def same(a: Path, b: Path) -> bool:
         try:
@@ -134,7 +144,7 @@ def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
         except OSError:
             return False
 
-    data = data_dir().resolve()
+    data = data_root().resolve()
     for out in outputs:
         for source in inputs:
             if same(out, source):
@@ -154,6 +164,54 @@ def check_outputs(outputs: list[Path], inputs: list[Path]) -> None:
             raise ConfigError(f"{out}: cannot be written: {folder} is a file, not a folder")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(f"{out}: cannot be written: {folder} is not writable")
+    if not overwrite:
+        foreign = [out for out in outputs if not _written_here(out, outputs[0])]
+        if foreign:
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise ConfigError(f"{foreign[0]}: already exists and blurutils did not write it"
+                              f"{more}; choose another --out, or pass --overwrite to "
+                              "replace it")
+
+
+def _record_path(video: Path) -> Path:
+    """Beside ``video``: blurutils' record of the outputs it wrote for this --out."""
+    return video.with_name(f".{video.stem}.blurutils-outputs.json")
+
+
+def _read_record(video: Path) -> dict:
+    try:
+        record = _record_path(video)
+        if record.stat().st_size > 1 << 16:
+            return {}
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _written_here(path: Path, video: Path) -> bool:
+    """Whether ``path`` is missing, or is the very file blurutils wrote there (same
+    size and modification time as recorded)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return _read_record(video).get(path.name) == [st.st_size, st.st_mtime_ns]
+
+
+def record_output(path: Path, video: Path) -> Path:
+    """Note ``path`` (just written for the output ``video``) as blurutils' own, so the
+    same command run again may replace it; returns ``path``."""
+    from .paths import write_text_atomic
+
+    path = Path(path)
+    record = _read_record(video)
+    st = path.stat()
+    record[path.name] = [st.st_size, st.st_mtime_ns]
+    write_text_atomic(_record_path(video), json.dumps(record, sort_keys=True) + "\n")
+    return path
 
 
 def write_gif(frames: np.ndarray, path: Path | str, fps: float) -> Path:

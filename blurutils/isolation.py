@@ -38,6 +38,47 @@ class WorkerKilled(MachineError):
     """The child process died without finishing (killed by a signal, or crashed)."""
 
 
+class OutOfMemory(MachineError):
+    """The work needed more memory than this machine (or its ``ulimit -v``) allows."""
+
+
+#: Words of the errors that mean "no memory left" without being a MemoryError: a shared
+#: library that cannot be mapped under ``ulimit -v``, TensorFlow's allocator, C++.
+_NO_MEMORY_WORDS = ("failed to map segment", "cannot allocate memory", "std::bad_alloc",
+                    "oom when allocating", "out of memory")
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the process ran out of memory (or address space)."""
+    import errno
+
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        return True
+    first_line = (str(exc).splitlines() or [""])[0].lower()  # not a traceback's text
+    return isinstance(exc, (ImportError, OSError, RuntimeError, ValueError)) and any(
+        word in first_line for word in _NO_MEMORY_WORDS)
+
+
+def memory_message(exc: BaseException | str) -> str:
+    """One line for running out of memory: what failed, the address-space limit if one
+    is set (``ulimit -v``), and what to do (smaller frames, fewer models, more memory)."""
+    import resource
+
+    detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (OSError, ValueError):
+        soft = resource.RLIM_INFINITY
+    limit = (f"this process may use at most {soft / 2**30:.2g} GiB of address space "
+             "(ulimit -v)" if soft not in (resource.RLIM_INFINITY, -1) else
+             "the machine has no memory left for it")
+    return (f"out of memory ({detail}): {limit}; use --frame-layout half (50x100 frames for "
+            "the dense models, for machines under 4 GB), fewer --models, or allow more "
+            "memory, and run the same command again")
+
+
 class Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP asked this process to stop: handled like Ctrl-C, with the exit
     status ``128 + signum`` (143, 129)."""
@@ -141,6 +182,12 @@ def _child_main(fd: int, parent: int | None = None) -> int:
         # A BlurUtilsError travels whole (its class and one-line message); anything
         # else as text, with the child's traceback for BLURUTILS_DEBUG.
         known = exc if isinstance(exc, BlurUtilsError) else None
+        if known is None and out_of_memory(exc):
+            # this module runs as __main__ here: the class the parent unpickles is
+            # blurutils.isolation's
+            from blurutils.isolation import OutOfMemory as ParentsOutOfMemory
+
+            known = ParentsOutOfMemory(memory_message(exc))
         send(("error", (known, f"{type(exc).__name__}: {exc}", traceback.format_exc())))
         return 1
     finally:
@@ -178,6 +225,8 @@ class ChildError(RuntimeError):
 
 def _raise_child_error(name: str, known: BlurUtilsError | None, message: str,
                        trace: str) -> None:
+    if isinstance(known, OutOfMemory):
+        raise OutOfMemory(f"{name}: {known}")
     if known is not None:  # its message is already one clear line
         raise known
     raise ChildError(f"{name}: {message} (in the run's worker process)\n\n"

@@ -163,8 +163,8 @@ def _reading_lines(verdicts: pd.DataFrame) -> list[str]:
         "paper": "paper's measure", "blur": "blur (calibrated measures)",
         "verdict": "means only", "n_segments": "test segments"})
     lines += ["Each observation is read twice: on the **paper's measure** (BF, RBF) and on "
-              "**blur** (the measures that passed the calibration: contrast-matched BF and "
-              "the blur effect, docs/calibration.md). Each comparison it makes is a ratio of "
+              "**blur** (the calibrated measures: 1 / high-frequency share and contrast-matched "
+              "BF, docs/calibration.md). Each comparison it makes is a ratio of "
               "per-frame scores on the same test frames with a 95% interval over the "
               "contiguous test segments (frames within a segment are correlated); "
               "*undetermined* when an interval straddles the claim. *means only* is the "

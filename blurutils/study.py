@@ -132,12 +132,24 @@ def execute_run(job: RunJob, *, report: Callable[[str], None] = print) -> None:
         model_file.unlink(missing_ok=True)
 
 
-def _stored_metrics(job: RunJob) -> dict[bool, pd.DataFrame] | None:
-    """The finished run's per-frame metrics, or None if anything must be (re)computed."""
-    from .training import RunFiles, is_done
+def _stored_metrics(job: RunJob, *, bring_back: bool = True
+                    ) -> dict[bool, pd.DataFrame] | None:
+    """The finished run's per-frame metrics, or None if anything must be (re)computed.
+
+    ``bring_back``: when the run folder holds no run of these settings but one set
+    aside earlier does (``<run>.previous-<fingerprint>``, settings switched back), it
+    is brought back (:func:`blurutils.training.bring_back_finished`) instead of trained.
+    """
+    import dataclasses
+
+    from .training import RunFiles, bring_back_finished, is_done
 
     if not is_done(RunFiles(job.run_dir), job.run, need_model=job.keep_model):
-        return None
+        if not (bring_back and bring_back_finished(
+                RunFiles(job.run_dir), job.run, need_model=job.keep_model,
+                usable=lambda kept: _stored_metrics(dataclasses.replace(job, run_dir=kept),
+                                                    bring_back=False) is not None)):
+            return None
     stored = {reshaped: read_metrics(path) for reshaped, path in job.metric_files.items()}
     if read_diagnostics(job.run_dir / DIAGNOSTICS_FILE) is None or extremes_corrupt(job.run_dir):
         return None
@@ -146,8 +158,16 @@ def _stored_metrics(job: RunJob) -> dict[bool, pd.DataFrame] | None:
 
 def run_is_finished(job: RunJob) -> bool:
     """Whether ``job``'s run is finished with readable results (nothing to train or
-    measure): the check every rerun makes, and a cluster worker makes before training."""
-    return _stored_metrics(job) is not None
+    measure): the check every rerun makes, and a cluster worker makes before training.
+    A finished run of these settings set aside earlier counts (it is brought back, not
+    trained); this check itself moves nothing."""
+    import dataclasses
+
+    from .training import RunFiles, set_aside_candidates
+
+    return _stored_metrics(job, bring_back=False) is not None or any(
+        _stored_metrics(dataclasses.replace(job, run_dir=kept), bring_back=False) is not None
+        for kept in set_aside_candidates(RunFiles(job.run_dir), job.run))
 
 
 def plan_runs(config: StudyConfig, n_frames: int, split,
@@ -246,8 +266,10 @@ def collect_runs(config: StudyConfig, *, report: Callable[[str], None] = print,
     ``executor``, the runs not finished yet are handed to it first (all at once, so a
     cluster trains them in parallel); the rest is as without.
     """
+    from .training import reporting_set_aside
+
     out = prepare_results_folder(config.out)
-    with results_lock(out):
+    with results_lock(out), reporting_set_aside(report):
         return _collect_runs(config, out, report, on_ready, executor)
 
 
@@ -342,6 +364,7 @@ def _run_study(config: StudyConfig, out: Path, report: Callable[[str], None],
     mean_abs_rbf = {key: float(df["rbf"].replace([np.inf, -np.inf], np.nan).abs().mean())
                     for key, df in metrics.items()}
     verdicts = observation_verdicts(table1, table2, learned=learned, mean_abs_rbf=mean_abs_rbf)
+    verdicts = with_readings(verdicts, metrics, learned)
     truth = summarize(blur_factor(frames[bracketed]))
     labelled = {paper_row(*key): d for key, d in run_diagnostics.items() if d is not None}
     labelled.update(baseline_diagnostics)
@@ -357,6 +380,18 @@ def _run_study(config: StudyConfig, out: Path, report: Callable[[str], None],
     result.files = write_outputs(result, truth)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def with_readings(verdicts: pd.DataFrame, metrics: dict[tuple[str, str], pd.DataFrame],
+                  learned: dict[tuple[str, str], bool]) -> pd.DataFrame:
+    """The table verdicts (means, no tolerance) with the two readings with inference
+    beside them (:func:`blurutils.verdicts.observation_readings`)."""
+    from .verdicts import observation_readings
+
+    if not all("frame" in df for df in metrics.values()):
+        return verdicts
+    readings = observation_readings(metrics, learned=learned)
+    return verdicts.merge(readings.drop(columns="claim"), on="observation", how="left")
 
 
 def _shots_and_dropped(config: StudyConfig, frames: np.ndarray, split):

@@ -16,15 +16,18 @@ resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
+import os
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -251,28 +254,136 @@ def read_history(path: Path, epochs: int | None = None) -> list[dict[str, float]
     return rows
 
 
+#: What every ``.keras`` file Keras 3 saves holds: the model's configuration and its
+#: weights (HDF5, or NumPy's format).
+_KERAS_CONFIG = "config.json"
+_KERAS_WEIGHTS = ("model.weights.h5", "model.weights.npz")
+#: Entries of a ``.keras`` archive up to this size are read whole (their checksums
+#: checked); larger ones (a dense model's 170-250 MB of weights) only have their place
+#: in the file checked, so that reusing twelve finished runs stays quick.
+MODEL_CHECKSUM_MAX_BYTES = 64 << 20
+
+
+def model_problem(path: Path) -> str | None:
+    """Why ``path`` is not a complete saved Keras model, or None — without loading it.
+
+    Cheap: the zip archive's directory (a truncated file has none), the entries a
+    ``.keras`` file holds, its ``config.json`` (parsed), every entry's checksum up to
+    :data:`MODEL_CHECKSUM_MAX_BYTES`, and that the larger ones lie inside the file.
+    """
+    import zipfile
+
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return "not a file"
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if _KERAS_CONFIG not in names:
+                return f"not a .keras model: no {_KERAS_CONFIG} in the archive"
+            if not any(name in names for name in _KERAS_WEIGHTS):
+                return "not a .keras model: no weights in the archive"
+            config = json.loads(archive.read(_KERAS_CONFIG))
+            if not isinstance(config, dict) or "class_name" not in config:
+                return f"{_KERAS_CONFIG} does not describe a model"
+            for info in archive.infolist():
+                if info.header_offset + info.compress_size > size:
+                    return f"{info.filename} is cut short"
+                with archive.open(info) as entry:  # reads its header
+                    if info.file_size <= MODEL_CHECKSUM_MAX_BYTES:
+                        while entry.read(1 << 20):  # a wrong checksum raises
+                            pass
+    except (OSError, EOFError, ValueError, RuntimeError, NotImplementedError,
+            zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        return f"not a complete .keras file: {' '.join(str(exc).split())[:120]}"
+    return None
+
+
+_damaged_seen: set[tuple[str, int, int]] = set()
+
+
+def _discard_damaged_model(path: Path, problem: str) -> None:
+    """One warning for a finished run's damaged model, which is deleted (it is the run's
+    own file, by exact name, and unusable) so that the run is trained again."""
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = (str(path), -1, -1)
+    if key not in _damaged_seen:
+        _damaged_seen.add(key)
+        log.warning("model %s is unusable (%s); training again", path, problem)
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
 def is_done(files: RunFiles, config: RunConfig, *, need_model: bool = True) -> bool:
     """True if the run finished with this exact configuration (nothing to redo).
 
     ``need_model=False`` also accepts a finished run whose ``model.keras`` was not kept.
     Every run file is validated first: a garbled ``run.json`` or ``history.csv`` (a
-    logged warning) makes the run unfinished, so it is rebuilt rather than trusted.
+    logged warning) makes the run unfinished, so it is rebuilt rather than trusted; so
+    does a damaged ``model.keras`` (:func:`model_problem`: one warning, the file is
+    deleted and the run trained again, its per-frame metrics recomputed).
     """
     meta = read_json(files.config)
-    return bool(meta and meta.get("status") == "done"
-                and meta.get("fingerprint") == config.fingerprint()
-                and (files.model.is_file() or not need_model)
-                and read_history(files.history, config.epochs) is not None)
+    if not (meta and meta.get("status") == "done"
+            and meta.get("fingerprint") == config.fingerprint()
+            and (files.model.is_file() or not need_model)
+            and read_history(files.history, config.epochs) is not None):
+        return False
+    if need_model:
+        problem = model_problem(files.model)
+        if problem is not None:
+            _discard_damaged_model(files.model, problem)
+            return False
+    return True
+
+
+#: At most this many finished runs with other settings are kept beside a run folder
+#: (``<name>.previous-<fingerprint>``): a dense model is 170-250 MB.  When another is set
+#: aside, the oldest set aside of blurutils' own (holding only run files) is deleted.
+MAX_SET_ASIDE = 2
+_SET_ASIDE_NAME = re.compile(r"^(?P<run>.+)\.previous-(?P<tag>[A-Za-z0-9]{1,16})(?:-\d+)?$")
+#: Every file a run folder can hold: a set-aside folder with anything else in it holds a
+#: user's file and is never deleted.
+_RUN_FOLDER_FILES = frozenset(RUN_FILE_NAMES) | {"diagnostics.json"}
+#: Where lines about set-aside runs go when no ``report`` is passed (the study sets it).
+_set_aside_report: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "blurutils_set_aside_report", default=None)
+
+
+@contextlib.contextmanager
+def reporting_set_aside(report: Callable[[str], None]) -> Iterator[None]:
+    """Send the lines of runs brought back or removed (:func:`bring_back_run`) to
+    ``report`` while the block runs."""
+    token = _set_aside_report.set(report)
+    try:
+        yield
+    finally:
+        _set_aside_report.reset(token)
+
+
+def _report_line(report: Callable[[str], None] | None, line: str) -> None:
+    report = report or _set_aside_report.get()
+    if report is None:
+        log.info("%s", line)
+    else:
+        report(line)
 
 
 def set_aside_run(files: RunFiles, meta: dict[str, Any],
-                  report: Callable[[str], None] = print) -> Path | None:
+                  report: Callable[[str], None] = print, *, prune: bool = True) -> Path | None:
     """Clear a run folder that holds a run of other settings, losing nothing finished.
 
     A finished run (``status: done``) is renamed to ``<name>.previous-<fingerprint>``
-    beside it, and one line says so; an unfinished one loses only the files a run
-    writes (:data:`RUN_FILE_NAMES`, checkpoints), by exact name, never anything a user
-    put there.  Returns where a finished run was kept, or None.
+    beside it, and one line says so; at most :data:`MAX_SET_ASIDE` are kept per run (the
+    oldest of blurutils' own go, :func:`prune_set_aside`).  An unfinished one loses only
+    the files a run writes (:data:`RUN_FILE_NAMES`, checkpoints), by exact name, never
+    anything a user put there.  Returns where a finished run was kept, or None.
     """
     if meta.get("status") == "done":
         tag = "".join(c for c in str(meta.get("fingerprint", "")) if c.isalnum())[:16] or "old"
@@ -282,13 +393,127 @@ def set_aside_run(files: RunFiles, meta: dict[str, Any],
             n += 1
             kept = files.dir.with_name(f"{files.dir.name}.previous-{tag}-{n}")
         files.dir.rename(kept)
+        with contextlib.suppress(OSError):
+            os.utime(kept)  # its time is when it was set aside: the oldest go first
         report(f"{files.dir.name}: a finished run with other settings is kept in {kept.name}/ "
                "(delete it to free the space)")
+        if prune:
+            prune_set_aside(files, report=report)
         return kept
     for path in list(files.dir.iterdir()):
         if path.name in RUN_FILE_NAMES or _CHECKPOINT_NAME.match(path.name):
             path.unlink(missing_ok=True)
     return None
+
+
+def set_aside_folders(files: RunFiles) -> list[Path]:
+    """The finished runs set aside beside ``files.dir`` (``<name>.previous-<tag>[-n]``),
+    oldest first."""
+    try:
+        entries = list(files.dir.parent.iterdir())
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        match = _SET_ASIDE_NAME.match(entry.name)
+        try:
+            if (match and match["run"] == files.dir.name and entry.is_dir()
+                    and not entry.is_symlink()):
+                found.append((entry.stat().st_mtime_ns, entry.name, entry))
+        except OSError:
+            continue
+    return [entry for _, _, entry in sorted(found)]
+
+
+def set_aside_candidates(files: RunFiles, config: RunConfig) -> list[Path]:
+    """Set-aside runs named with ``config``'s fingerprint, newest first (not yet checked)."""
+    tag = config.fingerprint()[:16]
+    return [folder for folder in reversed(set_aside_folders(files))
+            if _SET_ASIDE_NAME.match(folder.name)["tag"] == tag]
+
+
+def _only_run_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a run's files and nothing else (nothing of a user's)."""
+    from .paths import is_temporary_name
+
+    try:
+        entries = list(folder.iterdir())
+        return (folder / "run.json").is_file() and all(
+            entry.is_file() and not entry.is_symlink()
+            and (entry.name in _RUN_FOLDER_FILES or _CHECKPOINT_NAME.match(entry.name)
+                 or is_temporary_name(entry.name))
+            for entry in entries)
+    except OSError:
+        return False
+
+
+def prune_set_aside(files: RunFiles, keep: int = MAX_SET_ASIDE,
+                    report: Callable[[str], None] | None = None) -> list[Path]:
+    """Delete the oldest set-aside runs of ``files.dir`` beyond ``keep``, one line each.
+
+    Only blurutils' own: a folder named ``<name>.previous-…`` that holds run files and
+    nothing else, emptied by exact name, then removed.  A folder with anything else in
+    it (a user's notes) is kept and not counted.  Returns the folders deleted.
+    """
+    ours = [folder for folder in set_aside_folders(files) if _only_run_files(folder)]
+    removed = []
+    for folder in ours[:max(0, len(ours) - keep)]:
+        try:
+            for entry in list(folder.iterdir()):
+                entry.unlink()
+            folder.rmdir()
+        except OSError:
+            continue
+        removed.append(folder)
+        _report_line(report, f"{files.dir.name}: removed the oldest run kept with other "
+                             f"settings, {folder.name}/ (at most {keep} are kept)")
+    return removed
+
+
+def bring_back_run(files: RunFiles, kept: Path,
+                   report: Callable[[str], None] | None = None) -> bool:
+    """Put the finished run set aside in ``kept`` back into ``files.dir`` instead of
+    training it again.  The run there now (of other settings) is set aside in turn if
+    finished, or loses its own files if not.  False, and nothing moved, when the folder
+    holds something else (a user's file)."""
+    line = lambda text: _report_line(report, text)  # noqa: E731
+    if files.dir.exists():
+        meta = read_json(files.config)
+        if meta:  # finished: set aside; unfinished: its own files go
+            set_aside_run(files, meta, line, prune=False)
+        if files.dir.exists():
+            try:
+                files.dir.rmdir()
+            except OSError:
+                return False
+    try:
+        kept.rename(files.dir)
+    except OSError:
+        return False
+    line(f"{files.dir.name}: these settings were trained before; brought back "
+         f"{kept.name}/ instead of training again")
+    prune_set_aside(files, report=report)
+    return True
+
+
+def bring_back_finished(files: RunFiles, config: RunConfig,
+                        report: Callable[[str], None] | None = None, *,
+                        need_model: bool = True,
+                        usable: Callable[[Path], bool] | None = None) -> bool:
+    """If ``files.dir`` does not hold ``config``'s run but a set-aside folder holds it
+    finished (:func:`is_done`, and ``usable(folder)`` when given), bring it back
+    (:func:`bring_back_run`).  Returns whether it did."""
+    candidates = set_aside_candidates(files, config)
+    if not candidates:
+        return False
+    meta = read_json(files.config) if files.config.exists() else None
+    if meta and meta.get("fingerprint") == config.fingerprint():
+        return False  # this configuration's own run: reuse or resume it
+    for kept in candidates:
+        if is_done(RunFiles(kept), config, need_model=need_model) and (
+                usable is None or usable(kept)):
+            return bring_back_run(files, kept, report)
+    return False
 
 
 def _keras_callbacks():
@@ -414,6 +639,9 @@ def train_run(config: RunConfig, frames: np.ndarray, train: Examples, test: Exam
     seed_everything(config.seed)
     fresh = _initial_model(config, frames.shape[1:], user_model)
     architecture = architecture_hash(fresh)
+    # A run of these settings set aside earlier (settings switched back) is reused.
+    bring_back_finished(files, config, report, usable=lambda kept: (
+        read_json(RunFiles(kept).config) or {}).get("architecture") == architecture)
     meta = read_json(files.config)
     same_architecture = bool(meta) and meta.get("architecture") == architecture
     if same_architecture and is_done(files, config):

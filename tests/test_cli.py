@@ -31,7 +31,7 @@ from helpers import closed_port, one_line
 from blurutils import sources
 from blurutils.cli import main
 from blurutils.frames import cache_path, load_frames
-from blurutils.paths import frames_dir, raw_dir
+from blurutils.paths import RESULTS_MARKER, frames_dir, raw_dir
 from blurutils.sources import sample_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -388,10 +388,11 @@ def precious(tmp_path) -> dict[str, dict[str, str]]:
                        ("REPORT.md", "# an earlier study\n"),
                        ("runs/Forward-MSE/run.json", '{"status": "done"}'),
                        ("runs/Forward-MSE/model.keras", "weights"),
-                       ("runs/Forward-MSE/per_frame_metrics.csv", "frame,bf_pred\n1,3.5\n")]:
+                       ("runs/Forward-MSE/per_frame_metrics.csv", "frame,bf_pred\n1,3.5\n"),
+                       (RESULTS_MARKER, "{}")]:  # written by blurutils, so it may be reused
         (results / name).write_text(text)
     shot = {"cache": snapshot(frames_dir()), "results": snapshot(results)}
-    assert len(shot["cache"]) == 1 and len(shot["results"]) == 6
+    assert len(shot["cache"]) == 1 and len(shot["results"]) == 7
     return shot
 
 

@@ -60,10 +60,11 @@ def test_build_once_does_not_build_what_appeared_while_it_waited(data_dir, monke
 def test_results_folder_keeps_user_files_that_look_temporary(tmp_path):
     """Only blurutils' own temporaries of dead processes are removed, by exact form,
     never deeper than runs/*, never a live process's (another run's in-flight write)."""
-    from blurutils.paths import prepare_results_folder
+    from blurutils.paths import RESULTS_MARKER, prepare_results_folder
 
     out = tmp_path / "results"
     (out / "runs" / "Forward-MSE").mkdir(parents=True)
+    (out / RESULTS_MARKER).write_text("{}")  # a results folder blurutils wrote
     (out / "notes" / "deep" / "er").mkdir(parents=True)
     dead = 2**22 + 12345  # above Linux's default pid_max: no such process
     mine = os.getpid()

@@ -855,6 +855,21 @@ def test_safety_lambda_payload_is_live_without_safe_mode(lambda_model):
     marker.unlink()
 
 
+def fake_keras_bytes() -> bytes:
+    """A zip with the entries of a ``.keras`` file (what ``model_problem`` checks
+    without loading), holding no real model."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in (("metadata.json", "{}"),
+                           ("config.json", '{"class_name": "Functional", "config": {}}'),
+                           ("model.weights.h5", "weights")):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
+    return buffer.getvalue()
+
+
 def _finished_run(tmp_path: Path, epochs: int = 2):
     from blurutils.training import RunConfig, RunFiles, write_history
 
@@ -862,7 +877,7 @@ def _finished_run(tmp_path: Path, epochs: int = 2):
     files = RunFiles(tmp_path / "runs" / config.name)
     files.dir.mkdir(parents=True)
     files.config.write_text(json.dumps({"status": "done", "fingerprint": config.fingerprint()}))
-    files.model.write_bytes(b"weights")
+    files.model.write_bytes(fake_keras_bytes())
     write_history(files.history, [{"epoch": e, "loss": 0.5, "val_loss": 0.6}
                                   for e in range(1, epochs + 1)])
     return config, files
@@ -900,7 +915,7 @@ def test_a_finished_run_with_other_settings_is_kept_not_deleted(tmp_path):
     kept = set_aside_run(files, read_json(files.config), lines.append)
     assert kept is not None and not files.dir.exists()
     assert kept.name == f"{config.name}.previous-{config.fingerprint()}"
-    assert (kept / "model.keras").read_bytes() == b"weights"
+    assert (kept / "model.keras").read_bytes() == fake_keras_bytes()
     assert (kept / "my-notes.txt").read_text() == "user's"
     assert len(lines) == 1 and kept.name in lines[0]
 
