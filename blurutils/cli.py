@@ -414,9 +414,12 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     print(result.table1[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("\nTable 2: Relative Blur Factor")
     print(result.table2[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print("\nThe paper's observations on these numbers:")
+    print("\nThe paper's observations (paper's measure | calibrated blur measures | "
+          "means only, no tolerance):")
     for row in result.verdicts.itertuples():
-        print(f"  {row.observation:<6} {row.verdict:<14} {row.claim}")
+        readings = (f"{row.paper:<14} | {row.blur:<14} | "
+                    if hasattr(row, "paper") and isinstance(row.paper, str) else "")
+        print(f"  {row.observation:<6} {readings}{row.verdict:<14} {row.claim}")
     write_run_info(result.out, result.seconds, redact("reproduce " + " ".join(sys.argv[2:])))
     print(f"\nDone in {result.seconds:.0f} s. Report: {result.files['report']}")
     print(f"Tables, figures and per-run files are in {result.out}/")
