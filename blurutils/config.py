@@ -1,4 +1,4 @@
-"""The study's configuration: one dataclass, four profiles, YAML in and out.
+"""The study's configuration: one dataclass, five profiles, YAML in and out.
 
 Profiles (every field can still be overridden):
 
