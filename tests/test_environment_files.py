@@ -150,8 +150,17 @@ def test_every_environment_pip_line_is_commented() -> None:
 
 # --------------------------------------------------------------------------- the lock
 
+#: The environment `make` installs into: the lock is universal (``--universal``), so a
+#: package may have one entry per Python version or platform, each behind a marker.
+LOCK_TARGET = {"python_version": "3.11", "python_full_version": "3.11.7",
+               "sys_platform": "linux", "platform_system": "Linux",
+               "platform_machine": "x86_64", "implementation_name": "cpython",
+               "platform_python_implementation": "CPython", "os_name": "posix"}
+
+
 def lock_entries() -> dict[str, tuple[Requirement, list[str]]]:
-    """``{name: (requirement, sha256 hashes)}`` for every entry of requirements.lock."""
+    """``{name: (requirement, sha256 hashes)}`` for every entry of requirements.lock that
+    applies to Python 3.11 on Linux; two entries that both apply are an error."""
     entries: dict[str, tuple[Requirement, list[str]]] = {}
     logical = LOCK.read_text(encoding="utf-8").replace("\\\n", " ")
     for raw in logical.splitlines():
@@ -161,6 +170,8 @@ def lock_entries() -> dict[str, tuple[Requirement, list[str]]]:
         assert not text.startswith("-"), f"requirements.lock: an option line {text!r}"
         spec, *hashes = re.split(r"\s+--hash=", text)
         req = Requirement(spec)
+        if req.marker is not None and not req.marker.evaluate(LOCK_TARGET):
+            continue  # another Python or platform's entry
         name = canonicalize_name(req.name)
         assert name not in entries, f"requirements.lock: {req.name} is listed twice"
         entries[name] = (req, hashes)

@@ -88,7 +88,8 @@ def test_verdict_rates_count_the_seeds():
 
 def test_paired_tests_compare_the_runs_an_observation_compares():
     rng = np.random.default_rng(0)
-    frames = np.arange(30)
+    # 10 contiguous test segments of 3 frames: the units of the paired comparison
+    frames = np.concatenate([np.arange(start, start + 3) for start in range(0, 100, 10)])
 
     def metrics(shift: float) -> pd.DataFrame:
         bf = 10 + rng.normal(0, 0.1, 30)
@@ -99,9 +100,11 @@ def test_paired_tests_compare_the_runs_an_observation_compares():
     table = paired_tests({0: runs})
     bf1 = table[table["observation"] == "BF-1"].set_index("run_b")
     assert set(bf1.index) == {"Forward MLAE - MSE", "Forward MLAE - MSLE"}
-    assert (bf1["a_lower_in"] == 1.0).all()        # CP lower on every frame
-    assert (bf1["pvalue"] < 1e-4).all() and (bf1["n"] == 30).all()
-    assert (bf1["median_difference"] < 0).all()
+    assert (bf1["a_lower_in"] == 1.0).all()        # CP lower in every segment
+    assert (bf1["n_segments"] == 10).all() and (bf1["n"] == 30).all()
+    # sign test over 10 segments all one way: p = 2 / 2**10, not a per-frame p-value
+    assert np.allclose(bf1["pvalue"], 2 / 2**10)
+    assert (bf1["mean_difference"] < 0).all() and (bf1["ci_high"] < 0).all()
     assert set(table["observation"]) == {"BF-1", "RBF-3"}  # no conv runs: no BF-3
 
 
@@ -117,7 +120,8 @@ def test_paired_support_counts_significant_comparisons_each_way():
                           (1, "BF-1", 0.1, 0.01),    # against it
                           (0, "RBF-3", 0.6, 0.049))  # for the claim, just significant
     support = paired_support(paired)
-    assert support["BF-1"] == "for the claim in 1 of 4, against in 2 (Wilcoxon, p < 0.05)"
+    assert support["BF-1"] == ("for the claim in 1 of 4, against in 2 (sign test over test "
+                               "segments, p < 0.05)")
     assert support["RBF-3"].startswith("for the claim in 1 of 1, against in 0")
     assert paired_support(paired, alpha=0.001)["RBF-3"].startswith("for the claim in 0 of 1")
     assert paired_support(pd.DataFrame()) == {}
