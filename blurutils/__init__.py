@@ -15,13 +15,14 @@ from .config import StudyConfig, make_config
 from .errors import BlurUtilsError, ConfigError, FrameError, MetricInputError, SourceError
 from .evaluation import frame_metrics, learning_diagnostics
 from .frames import FRAME_HEIGHT, FRAME_SHAPE, FRAME_WIDTH, load_frames, to_unit_float
+from .machine import package_version
 from .metrics import (blur_factor, laplacian, laplacian_variance, local_blur_factor, psnr,
                       relative_blur_factor, ssim, summarize)
 from .pairs import Examples, Split, examples_for, split_targets, target_frames
 from .reference import observation_verdicts, paper_tables
 from .study import run_study
 
-__version__ = "0.1.0"
+__version__ = package_version()
 
 __all__ = [
     "BlurUtilsError", "ConfigError", "FrameError", "MetricInputError", "SourceError",

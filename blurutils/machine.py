@@ -188,3 +188,14 @@ def _package_phrase(label: str, entry: tuple[str, object] | None) -> str:
     name, version = entry
     shown = label if name in (label, NUMERIC_PACKAGES[label][0]) else name
     return f"{shown} {version}" if version else f"{shown} (not installed)"
+
+
+def package_version() -> str:
+    """blurutils' own version, from the installed package's metadata (pyproject.toml is
+    the one place it is written); "unknown" when running from a tree not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("blurutils")
+    except PackageNotFoundError:
+        return "unknown"

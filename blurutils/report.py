@@ -256,7 +256,7 @@ def write_run_info(out: Path, seconds: float, command: str) -> Path:
     import json
     import subprocess
 
-    from . import __version__
+    from .machine import package_version
     from .machine import describe_machine
 
     commit = None
@@ -268,7 +268,7 @@ def write_run_info(out: Path, seconds: float, command: str) -> Path:
         pass
     info = {"command": command, "seconds": round(seconds, 1),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": describe_machine(), "blurutils": __version__, "commit": commit,
+            "machine": describe_machine(), "blurutils": package_version(), "commit": commit,
             **numeric_environment()}
     path = out / "run_info.json"
     write_text_atomic(path, json.dumps(info, indent=1) + "\n")
