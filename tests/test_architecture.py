@@ -208,3 +208,44 @@ def test_safety_package_source_uses_only_safe_loaders():
     assert issubclass(config_module._strict_loader_class(), yaml.SafeLoader)
     found["yaml.safe_load"] += 1
     assert all(found.values()), found
+
+
+#: The stages of the data's journey, lowest first (docs/architecture.md). A module may
+#: import its own stage and lower ones, never a higher one — function-level imports
+#: included. Reports sit below the study because a study writes its own report.
+STAGES = [
+    ("foundation", {"errors", "faults", "paths", "catalog", "machine", "quiet", "isolation",
+                    "session", "compat"}),
+    ("data", {"download", "synthetic", "videofile", "film", "sources", "frames", "shots"}),
+    ("pairs and settings", {"pairs", "config"}),
+    ("models and training", {"models", "losses", "blurloss", "training"}),
+    ("measures", {"metrics", "statistics", "baselines", "clipstats"}),
+    ("evaluation and verdicts", {"evaluation", "reference", "verdicts", "interpolate"}),
+    ("reports and figures", {"viz", "report", "calibration"}),
+    ("study, seeds and audit", {"study", "seeds", "audit", "cluster"}),
+    ("interface", {"cli", "__init__", "__main__"}),
+]
+
+
+def test_every_module_has_a_stage() -> None:
+    staged = [m for _, modules in STAGES for m in modules]
+    assert len(staged) == len(set(staged)), "a module is in two stages"
+    assert set(staged) == set(import_graph()), (
+        f"unstaged: {sorted(set(import_graph()) - set(staged))}; "
+        f"gone: {sorted(set(staged) - set(import_graph()))}")
+
+
+def test_no_stage_imports_a_higher_one() -> None:
+    level = {m: i for i, (_, modules) in enumerate(STAGES) for m in modules}
+    upward = [f"{a} ({STAGES[level[a]][0]}) imports {b} ({STAGES[level[b]][0]})"
+              for a, targets in import_graph().items() for b in targets
+              if level[b] > level[a]]
+    assert not upward, "; ".join(sorted(upward))
+
+
+def test_the_stage_check_catches_an_upward_import(tmp_path: Path) -> None:
+    (tmp_path / "frames.py").write_text("def f():\n    from .study import run_study\n")
+    (tmp_path / "study.py").write_text("")
+    graph = import_graph(tmp_path)
+    level = {m: i for i, (_, modules) in enumerate(STAGES) for m in modules}
+    assert any(level[b] > level[a] for a, t in graph.items() for b in t)
