@@ -607,11 +607,19 @@ def _committed_files(folder: Path) -> str:
 
 def _written_by_blurutils(folder: Path) -> bool:
     """Whether an unmarked folder was written by an earlier blurutils: its config.yaml
-    (or audit_config.yaml) is a config blurutils dumped, or a run in ``runs/`` has
-    blurutils' ``run.json``."""
+    (or audit_config.yaml, or a multi-seed study's ``seeds/seed-N/config.yaml``) is a
+    config blurutils dumped, or a run in ``runs/`` has blurutils' ``run.json``."""
     for name in ("config.yaml", "audit_config.yaml"):
         if _is_dumped_config(folder / name):
             return True
+    try:
+        seed_folders = (sorted(p for p in (folder / "seeds").iterdir()
+                               if re.fullmatch(r"seed-\d+", p.name))[:100]
+                        if (folder / "seeds").is_dir() else [])
+    except OSError:
+        seed_folders = []
+    if any(_written_by_blurutils(seed) for seed in seed_folders):
+        return True
     try:
         runs = sorted((folder / "runs").iterdir())[:100] if (folder / "runs").is_dir() else []
     except OSError:

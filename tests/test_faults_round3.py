@@ -135,10 +135,14 @@ def test_results_folder_of_an_earlier_blurutils_is_adopted(tmp_path):
     runs.mkdir(parents=True)
     (runs / "run.json").write_text(json.dumps(
         {"status": "done", "fingerprint": "0" * 16, "model": "Convolutional", "loss": "MSE"}))
+    multi_seed = tmp_path / "multi-seed" / "seeds" / "seed-0"  # an unmarked seeds study
+    multi_seed.mkdir(parents=True)
+    (multi_seed / "config.yaml").write_text(dump_config(make_config("smoke", out=str(dumped))))
     unrelated = tmp_path / "notes"
     unrelated.mkdir()
     (unrelated / "notes.txt").write_text("mine")
-    for folder in (dumped, tmp_path / "runs-only", unrelated, tmp_path / "new"):
+    for folder in (dumped, tmp_path / "runs-only", tmp_path / "multi-seed", unrelated,
+                   tmp_path / "new"):
         assert prepare_results_folder(folder) == folder
         assert (folder / RESULTS_MARKER).is_file()
         assert prepare_results_folder(folder) == folder  # marked: reused as it is
