@@ -27,17 +27,20 @@ disagree"), with "k of n seeds" and an exact binomial interval.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from .catalog import ALL_MODELS
+from .errors import BlurUtilsError
 from .statistics import (DOES_NOT_HOLD, HOLDS, NOT_MEANINGFUL, NOT_TESTED,
                          binomial_interval, contiguous_segments, effective_n, segment_t_ci)
 
 __all__ = ["BLUR_MEASURES", "Measure", "OBSERVATIONS", "PAPER_MEASURE", "UNDETERMINED",
-           "observation_readings", "readings_over_seeds"]
+           "blur_by_motion", "observation_readings", "read_study_readings",
+           "readings_over_seeds", "side_by_side"]
 
 UNDETERMINED = "undetermined"
 
@@ -312,3 +315,167 @@ def readings_over_seeds(readings: dict[int, pd.DataFrame]) -> pd.DataFrame:
             row[f"{reading}_per_seed"] = ", ".join(f"{s}: {v}" for s, v in per_seed.items())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def read_study_readings(folder: str | Path) -> pd.DataFrame:
+    """The two readings of a study folder's ``verdicts.csv`` (one seed, or the readings
+    over seeds of a multi-seed study); raises a one-line BlurUtilsError when the file is
+    missing or carries no readings (a study written before they existed)."""
+    path = Path(folder) / "verdicts.csv"
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise BlurUtilsError(f"{path}: no readable verdicts table ({exc})") from None
+    missing = {"observation", "paper", "blur"} - set(table.columns)
+    if missing:
+        raise BlurUtilsError(f"{path}: holds no readings (no column {sorted(missing)[0]!r}); "
+                             "rebuild the study with this version of blurutils")
+    return table
+
+
+def side_by_side(studies: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The six observations' two readings in several studies, one column per study and
+    reading, e.g. ``"film: paper's measure"`` = ``"holds (3 of 3 seeds)"``.  A study over
+    seeds carries its k of n; a single seed says "1 seed"."""
+    if not studies:
+        raise ValueError("side_by_side needs at least one study")
+    columns: dict[str, list[str]] = {"observation": [o.id for o in OBSERVATIONS]}
+    for name, table in studies.items():
+        rows = table.set_index("observation")
+        for reading, label in (("paper", "paper's measure"), ("blur", "blur")):
+            cells = []
+            for obs in columns["observation"]:
+                if obs not in rows.index:
+                    cells.append(NOT_TESTED)
+                    continue
+                value = str(rows.loc[obs, reading])
+                seeds = rows.loc[obs].get(f"{reading}_holds_in")
+                if isinstance(seeds, str) and seeds:
+                    k_of_n = seeds.split(" (")[0].replace(" seeds", "").replace(" seed", "")
+                    value += f" ({k_of_n} seeds hold)"
+                else:
+                    value += " (1 seed)"
+                cells.append(value)
+            columns[f"{name}: {label}"] = cells
+    return pd.DataFrame(columns)
+
+
+def blur_by_motion(frames: np.ndarray, runs: dict[str, pd.DataFrame], *,
+                   edges: tuple[float, ...] = (0.0, 0.002, 0.01, 0.03, 1.0),
+                   column: str = "bf_pred") -> pd.DataFrame:
+    """Each run's geometric-mean ``column`` over its test frames, grouped by how much
+    the scene moves around the target: the larger mean absolute grey-level difference
+    (0–1) of the two transitions t−1→t and t→t+1, binned at ``edges``.  Answers whether
+    a verdict is carried by still or by moving frames.  ``frames`` is the study's uint8
+    (N, H, W) array; ``runs`` maps a run's name to its per-frame metrics (``frame``
+    column = the target's index)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or len(frames) < 3:
+        raise ValueError(f"frames must be (N, H, W) with N >= 3, got shape {frames.shape}")
+    unit = frames.astype(np.float32) / 255.0
+    difference = np.abs(np.diff(unit, axis=0)).mean(axis=(1, 2))  # [i]: frame i -> i+1
+    labels = [f"{lo:g}–{hi:g}" for lo, hi in zip(edges[:-1], edges[1:])]
+    rows = []
+    for name, metrics in runs.items():
+        target = metrics["frame"].to_numpy()
+        if target.min() < 1 or target.max() > len(frames) - 2:
+            raise ValueError(f"{name}: target frames outside 1..{len(frames) - 2}")
+        motion = np.maximum(difference[target - 1], difference[target])
+        band = pd.cut(motion, list(edges), labels=labels, include_lowest=True)
+        score = np.log(metrics[column].to_numpy(dtype=np.float64))
+        finite = np.isfinite(score)
+        grouped = (pd.DataFrame({"band": band[finite], "log": score[finite]})
+                   .groupby("band", observed=False)["log"])
+        row = {"run": name, **{f"{b}": float(np.exp(v)) if np.isfinite(v) else np.nan
+                               for b, v in grouped.mean().items()}}
+        row.update({f"n {b}": int(c) for b, c in grouped.count().items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def conv_to_dense_by_motion(folder: str | Path) -> pd.DataFrame:
+    """BF-2's margin by motion band in one seed's study folder: per band, the test frames
+    in it and the smallest convolutional MSE/MSLE run's geometric-mean score divided by
+    the largest dense run's (> 1: the claim's direction), on the paper's measure and on
+    each blur measure.  Loads the study's frames as its ``config.yaml`` says."""
+    from .config import load_config
+    from .evaluation import read_metrics
+    from .frames import load_frames
+
+    folder = Path(folder)
+    config = load_config(folder / "config.yaml")
+    options = ({"n_frames": config.synthetic_frames}
+               if config.source == "synthetic" and config.synthetic_frames else {})
+    frames = load_frames(config.source, max_frames=config.max_frames, step=config.frame_step,
+                         progress=False, **options)
+    runs = {}
+    for run in sorted((folder / "runs").iterdir()):
+        metrics = read_metrics(run / "per_frame_metrics.csv")
+        if metrics is not None:
+            runs[run.name] = metrics
+    conv = [f"{m}-{l}" for m, l in _CONV_MSE_MSLE]
+    dense = [f"{m}-{l}" for m, l in _DENSE_ALL]
+    if not set(conv + dense) <= set(runs):
+        raise BlurUtilsError(f"{folder}: per-frame metrics of every dense and convolutional "
+                             "MSE/MSLE run are needed")
+    out = None
+    for measure in (PAPER_MEASURE, *BLUR_MEASURES):
+        table = blur_by_motion(frames, runs, column=measure.score).set_index("run")
+        bands = [c for c in table.columns if not c.startswith("n ")]
+        ratio = table.loc[conv, bands].min() / table.loc[dense, bands].max()
+        if out is None:
+            out = pd.DataFrame({"motion band": bands,
+                                "test frames": [int(table.loc[conv[0], f"n {b}"])
+                                                for b in bands]})
+        out[f"conv ÷ dense, {measure.label}"] = ratio.to_numpy()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m blurutils.verdicts [--out FILE.csv] NAME=FOLDER ...``: the readings of
+    several studies side by side (markdown on stdout)."""
+    import argparse
+    import sys
+
+    from .paths import write_text_atomic
+
+    parser = argparse.ArgumentParser(prog="python -m blurutils.verdicts",
+                                     description="The six observations' readings in "
+                                     "several studies, side by side.")
+    parser.add_argument("studies", nargs="+", help="NAME=FOLDER (a study's results folder, "
+                        "or a multi-seed study's)")
+    parser.add_argument("--out", default=None, help="also write the table to this .csv")
+    parser.add_argument("--motion", action="store_true", help="also BF-2's margin by "
+                        "motion band in each study (one seed's folder; loads its frames)")
+    args = parser.parse_args(argv)
+    try:
+        studies = {}
+        for item in args.studies:
+            name, sep, folder = item.partition("=")
+            if not sep or not name or not folder:
+                raise BlurUtilsError(f"{item!r}: expected NAME=FOLDER")
+            studies[name] = read_study_readings(folder)
+        table = side_by_side(studies)
+        motion = {}
+        if args.motion:
+            for item in args.studies:
+                name, _, folder = item.partition("=")
+                motion[name] = conv_to_dense_by_motion(folder)
+        if args.out:
+            write_text_atomic(args.out, table.to_csv(index=False))
+            if motion:
+                both = pd.concat([m.assign(study=n) for n, m in motion.items()])
+                write_text_atomic(Path(args.out).with_name("bf2_by_motion.csv"),
+                                  both.to_csv(index=False, float_format="%.4g"))
+    except (BlurUtilsError, OSError) as exc:
+        print(f"blurutils.verdicts: error: {exc}", file=sys.stderr)
+        return 2
+    print(table.to_markdown(index=False))
+    for name, m in motion.items():
+        print(f"\nBF-2 by motion band (mean |frame difference| around the target), {name}:")
+        print(m.to_markdown(index=False, floatfmt=".2f"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -131,3 +131,52 @@ def test_over_seeds_every_seed_must_agree(per_seed, overall, holds_in):
     row = readings_over_seeds(readings).iloc[0]
     assert row["paper"] == overall and row["paper_holds_in"] == holds_in
     assert row["blur"] == overall
+
+
+# ------------------------------------------------------------- studies side by side
+
+
+def test_side_by_side_gives_each_study_both_readings_with_its_seeds(tmp_path):
+    from blurutils.verdicts import read_study_readings, side_by_side
+
+    one = observation_readings(_study(_paper_like()))
+    over = readings_over_seeds({0: one, 1: one, 2: observation_readings(_study({}))})
+    (tmp_path / "a").mkdir()
+    one.to_csv(tmp_path / "a" / "verdicts.csv", index=False)
+    table = side_by_side({"one seed": read_study_readings(tmp_path / "a"), "three": over})
+    assert list(table["observation"]) == ["BF-1", "BF-2", "BF-3", "RBF-1", "RBF-2", "RBF-3"]
+    assert set(table["one seed: paper's measure"]) == {f"{HOLDS} (1 seed)"}
+    # two seeds hold, the third (all runs alike) does not: the seeds disagree
+    assert table.loc[0, "three: blur"].startswith(f"{UNDETERMINED} (2 of 3 seeds hold)")
+
+
+def test_a_study_without_readings_is_refused_in_one_line(tmp_path):
+    from blurutils.errors import BlurUtilsError
+    from blurutils.verdicts import main, read_study_readings
+
+    (tmp_path / "old").mkdir()
+    pd.DataFrame({"observation": ["BF-1"], "verdict": ["holds"]}).to_csv(
+        tmp_path / "old" / "verdicts.csv", index=False)
+    with pytest.raises(BlurUtilsError, match="holds no readings"):
+        read_study_readings(tmp_path / "old")
+    with pytest.raises(BlurUtilsError, match="no readable verdicts table"):
+        read_study_readings(tmp_path / "missing")
+    assert main([f"old={tmp_path / 'old'}"]) == 2
+    assert main(["no-equals-sign"]) == 2
+
+
+def test_blur_by_motion_bins_targets_by_the_larger_transition_around_them():
+    from blurutils.verdicts import blur_by_motion
+
+    # frames whose transitions are known: 0 -> 1 still, 1 -> 2 small, then large steps
+    levels = np.array([100, 100, 101, 101, 140, 100, 100], dtype=np.uint8)
+    frames = np.repeat(levels[:, None, None], 4, axis=1).repeat(6, axis=2)
+    run = pd.DataFrame({"frame": [1, 2, 3, 4, 5], "bf_pred": [2.0, 8.0, 3.0, 5.0, 20.0]})
+    table = blur_by_motion(frames, {"r": run}, edges=(0, 0.002, 0.01, 1)).set_index("run")
+    # motion: frame 1 -> max(0, 1/255) = 0.0039; 2 -> 0.0039; 3 -> 39/255; 4, 5 -> 40/255
+    assert table.loc["r", "n 0–0.002"] == 0
+    assert table.loc["r", "n 0.002–0.01"] == 2
+    assert table.loc["r", "0.002–0.01"] == pytest.approx(4.0)  # geometric mean of 2 and 8
+    assert table.loc["r", "0.01–1"] == pytest.approx((3.0 * 5.0 * 20.0) ** (1 / 3))
+    with pytest.raises(ValueError, match="outside"):
+        blur_by_motion(frames, {"r": run.assign(frame=[0, 2, 3, 4, 5])})
