@@ -9,6 +9,7 @@ PSNR, SSIM, contrast-matched blur, local blur); :func:`summary_table` and
 from __future__ import annotations
 
 import logging
+import lzma
 import zipfile
 from pathlib import Path
 
@@ -118,21 +119,30 @@ def _frame_metrics_chunk(pred: np.ndarray, true: np.ndarray, frames: np.ndarray,
     })
 
 
+#: Compressed per-frame files read in place of a missing ``.csv`` (pandas infers the
+#: compression from the suffix): gzip for the synthetic reference results, xz (a third
+#: smaller) for the film's, which must fit three seeds in the size limit.
+PACKED_SUFFIXES = (".gz", ".xz")
+
+
 def read_metrics(path: Path) -> pd.DataFrame | None:
     """A run's per-frame metrics, or None if missing or malformed (then recomputed).
 
-    A gzipped copy beside a missing file (``per_frame_metrics.csv.gz``, as the committed
-    reference results keep them) is read instead, so those folders rebuild their tables
-    in place without training.
+    A compressed copy beside a missing file (``per_frame_metrics.csv.gz`` or ``.csv.xz``,
+    as the committed reference results keep them) is read instead, so those folders
+    rebuild their tables in place without training.
     """
     path = Path(path)
-    packed = path.with_name(path.name + ".gz")
-    if not path.exists() and packed.is_file():
-        path = packed
+    if not path.exists():
+        for suffix in PACKED_SUFFIXES:
+            packed = path.with_name(path.name + suffix)
+            if packed.is_file():
+                path = packed
+                break
     try:
         df = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError):
-        return None
+    except (OSError, ValueError, EOFError, pd.errors.ParserError, lzma.LZMAError):
+        return None  # missing, truncated or not what its suffix says
     if list(df.columns) != METRIC_COLUMNS or not len(df):
         return None
     if not all(pd.api.types.is_numeric_dtype(df[c]) for c in df.columns):

@@ -781,3 +781,21 @@ def test_safety_only_http_urls_reach_ytdlp_in_a_study(refuse_ytdlp, tmp_path):
         run_study(config, report=lambda line: None)
     assert refuse_ytdlp == []
     assert not (tmp_path / "out" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("suffix, compression", [(".gz", "gzip"), (".xz", "xz")])
+def test_compressed_per_frame_metrics_are_read_in_place_of_a_missing_csv(tmp_path, suffix,
+                                                                         compression):
+    """The committed reference results keep per-frame metrics compressed (gzip, or xz for
+    the film): a rebuild reads them instead of retraining; a damaged copy is rejected."""
+    from blurutils.evaluation import METRIC_COLUMNS, read_metrics
+
+    table = pd.DataFrame([[i + 1.5] * len(METRIC_COLUMNS) for i in range(4)],
+                         columns=METRIC_COLUMNS).assign(frame=[3, 4, 5, 6])
+    path = tmp_path / "per_frame_metrics.csv"
+    assert read_metrics(path) is None
+    table.to_csv(tmp_path / f"per_frame_metrics.csv{suffix}", index=False,
+                 compression=compression)
+    pd.testing.assert_frame_equal(read_metrics(path), table)
+    (tmp_path / f"per_frame_metrics.csv{suffix}").write_bytes(b"\x00 not compressed")
+    assert read_metrics(path) is None
