@@ -8,6 +8,7 @@ PSNR, SSIM, contrast-matched blur, local blur); :func:`summary_table` and
 
 from __future__ import annotations
 
+import io
 import logging
 import lzma
 import zipfile
@@ -149,6 +150,35 @@ def read_metrics(path: Path) -> pd.DataFrame | None:
         log.warning("%s: a value is not a number; the run's metrics are recomputed", path)
         return None
     return df
+
+
+def pack_per_frame_metrics(folder: Path | str, *, digits: int = 6,
+                           compression: str = "xz") -> list[Path]:
+    """Compress every finished run's per-frame metrics under ``folder`` for committing
+    (``runs/*/per_frame_metrics*.csv`` -> ``.csv.xz``), rounded to ``digits`` significant
+    digits, and remove the plain copies.  Each packed file is read back and checked
+    against the rounded table before its plain copy goes.  Rebuild the tables from the
+    packed files afterwards, so tables and per-frame files agree.  Returns the packed
+    files."""
+    suffix = {"xz": ".xz", "gzip": ".gz"}.get(compression)
+    if suffix is None:
+        raise ValueError(f"compression={compression!r}: expected 'xz' or 'gzip'")
+    packed = []
+    for plain in sorted(Path(folder).glob("**/runs/*/per_frame_metrics*.csv")):
+        table = read_metrics(plain)
+        if table is None:
+            raise ValueError(f"{plain}: not a readable per-frame metrics file; nothing packed")
+        rounded = pd.read_csv(io.StringIO(table.to_csv(index=False,
+                                                       float_format=f"%.{digits}g")))
+        target = plain.with_name(plain.name + suffix)
+        with atomic_path(target) as tmp:
+            rounded.to_csv(tmp, index=False, float_format=f"%.{digits}g",
+                           compression=compression)
+        back = pd.read_csv(target)
+        pd.testing.assert_frame_equal(back, rounded, check_dtype=False)
+        plain.unlink()
+        packed.append(target)
+    return packed
 
 
 EXTREMES_FILE = "extreme_frames.npz"

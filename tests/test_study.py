@@ -799,3 +799,25 @@ def test_compressed_per_frame_metrics_are_read_in_place_of_a_missing_csv(tmp_pat
     pd.testing.assert_frame_equal(read_metrics(path), table)
     (tmp_path / f"per_frame_metrics.csv{suffix}").write_bytes(b"\x00 not compressed")
     assert read_metrics(path) is None
+
+
+def test_packing_rounds_compresses_and_reads_back_the_same_table(tmp_path):
+    from blurutils.evaluation import METRIC_COLUMNS, pack_per_frame_metrics, read_metrics
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.uniform(1, 1e4, (50, len(METRIC_COLUMNS))),
+                         columns=METRIC_COLUMNS).assign(frame=np.arange(50) + 1)
+    run = tmp_path / "seeds" / "seed-0" / "runs" / "Forward-MSE"
+    run.mkdir(parents=True)
+    table.to_csv(run / "per_frame_metrics.csv", index=False, float_format="%.10g")
+    (run / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    packed = pack_per_frame_metrics(tmp_path, digits=6)
+    assert packed == [run / "per_frame_metrics.csv.xz"]
+    assert sorted(p.name for p in run.iterdir()) == ["history.csv", "per_frame_metrics.csv.xz"]
+    back = read_metrics(run / "per_frame_metrics.csv")
+    np.testing.assert_allclose(back.to_numpy(), table.to_numpy(), rtol=5e-6)
+    assert not np.array_equal(back["bf_pred"], table["bf_pred"])  # rounded, not copied
+    (run / "per_frame_metrics.csv").write_text("not,a,metrics,file\n")
+    with pytest.raises(ValueError, match="not a readable per-frame metrics file"):
+        pack_per_frame_metrics(tmp_path)
+    assert (run / "per_frame_metrics.csv").is_file()  # nothing removed
