@@ -86,3 +86,14 @@ instructor: $(STAMP)  ## the instructor edition -> dist/instructor/ (solutions, 
 grade: $(STAMP)       ## grade submitted notebooks: make grade SUBMISSIONS=DIR [GRADES=file.csv] [GRADE_OPTS="--jobs 4 --time-limit 60"]
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-of-notebooks [GRADES=dist/grades.csv] [GRADE_OPTS=...]" >&2; exit 2; }
 	$(PY) -m course grade "$(SUBMISSIONS)" --out "$(GRADES)" $(GRADE_OPTS)
+
+# The book site and the Binder memory check (docs/teaching.md).
+BINDER_NOTEBOOKS ?=
+
+.PHONY: book binder-check
+
+book: $(STAMP)        ## the book site from the notebooks' stored outputs (nothing re-run), README and results -> dist/book/
+	$(PY) book/build.py --out dist/book
+
+binder-check: $(STAMP) ## every notebook at its defaults, in order, under a real 2 GB limit -> dist/binder-check.md (root or systemd; BINDER_NOTEBOOKS="00 02" for some)
+	$(PY) benchmarks/binder_memory.py $(BINDER_NOTEBOOKS) --out dist/binder-check.md
