@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= standard
 OUT    ?= results
 
-.PHONY: reproduce study film audit audit-full demo reference test test-fast lab notebooks bench clean-results
+.PHONY: reproduce study film audit audit-full demo reference test test-fast lab notebooks nbval bench clean-results
 
 # (Re)install when the lock or pyproject changes; creates .venv if missing.  The exact
 # environment: every package at the version (and hash) requirements.lock pins, made
@@ -62,6 +62,10 @@ notebooks: $(STAMP)   ## re-execute the notebooks in place (their stored outputs
 		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=1800 \
 		notebooks/[0-9][0-9]_*.ipynb
 	$(PY) notebooks/clean_solutions.py   # solutions: collapsed, no outputs
+
+nbval: $(STAMP)       ## re-execute all ten notebooks at their defaults and compare their checked outputs (about 10 minutes on 2 cores; the suite does the same)
+	$(PY) -m pytest -p no:cacheprovider -q -o addopts="" --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with notebooks/sanitize.cfg notebooks/[0-9][0-9]_*.ipynb
 
 bench: $(STAMP)       ## benchmarks -> docs/BENCHMARKS.md (about 25 minutes on 2 cores)
 	$(PY) benchmarks/bench.py

@@ -1,36 +1,30 @@
 """blurutils: reproduce, audit and extend "Quantitative Analysis of Blurring Effects in
 Autoencoder Architectures for Video Interpolation" (McCabe, Glad, Pinczuk).
 
-The modules follow the data's journey (``docs/architecture.md``): ``sources`` (a video
-file) -> ``frames`` (uint8 (N, 100, 200)) -> ``pairs`` (which frames predict which) ->
-``models`` and ``losses`` -> ``training`` -> ``metrics`` -> ``evaluation`` (per-frame
-metrics, learning diagnostics) -> ``study`` (the 12-run grid) -> ``report`` and ``viz``.
+The package follows the data's journey, and each stage has one small public face
+(``docs/architecture.md``); the notebooks import from these and from nothing else:
 
-The names below are the ones most lessons need; every other public name lives in its
-stage module.  Importing ``blurutils`` does not import TensorFlow; the modules that
-train do, when they train.
+* ``blurutils.video`` — a video source and the uint8 (N, 100, 200) frames made of it;
+* ``blurutils.pairs`` — which frames predict which, and the leak-free 70/30 split;
+* ``blurutils.autoencoders`` — the four models, the three losses, one training run;
+* ``blurutils.measures`` — Blur Factor, RBF, PSNR, SSIM, a trained model measured;
+* ``blurutils.experiments`` — the 12-run study, the audit, the paper's tables and figures;
+* ``blurutils.viz`` and ``blurutils.compat`` — the notebooks' pictures; the authors' quirks.
+
+Every other module is internal.  The few names below, for a script's first lines, are
+the faces' own (the same objects).  Importing ``blurutils`` does not import TensorFlow.
 """
 
-from .config import StudyConfig, make_config
-from .errors import BlurUtilsError, ConfigError, FrameError, MetricInputError, SourceError
-from .evaluation import frame_metrics, learning_diagnostics
-from .frames import FRAME_HEIGHT, FRAME_SHAPE, FRAME_WIDTH, load_frames, to_unit_float
+from .experiments import make_config, run_study
 from .machine import package_version
-from .metrics import (blur_factor, laplacian, laplacian_variance, local_blur_factor, psnr,
-                      relative_blur_factor, ssim, summarize)
-from .pairs import Examples, Split, examples_for, split_targets, target_frames
-from .reference import observation_verdicts, paper_tables
-from .study import run_study
+from .measures import blur_factor, frame_metrics, relative_blur_factor, summarize
+from .pairs import examples_for, split_targets
+from .video import load_frames, to_unit_float
 
 __version__ = package_version()
 
 __all__ = [
-    "BlurUtilsError", "ConfigError", "FrameError", "MetricInputError", "SourceError",
-    "StudyConfig", "make_config", "run_study",
-    "FRAME_HEIGHT", "FRAME_SHAPE", "FRAME_WIDTH", "load_frames", "to_unit_float",
-    "Examples", "Split", "examples_for", "split_targets", "target_frames",
-    "blur_factor", "laplacian", "laplacian_variance", "local_blur_factor", "psnr",
-    "relative_blur_factor", "ssim", "summarize",
-    "frame_metrics", "learning_diagnostics", "observation_verdicts", "paper_tables",
-    "__version__",
+    "__version__", "load_frames", "to_unit_float", "split_targets", "examples_for",
+    "blur_factor", "relative_blur_factor", "summarize", "frame_metrics", "make_config",
+    "run_study",
 ]

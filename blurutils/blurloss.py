@@ -32,8 +32,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from .catalog import (BLUR_LOSS_NAMES, DEFAULT_LAMBDA, LOSS_NAMES,  # noqa: F401 (re-exported)
-                      blur_loss_name, check_lambda, is_blur_aware_name, parse_blur_loss_name)
+from .catalog import (DEFAULT_LAMBDA, blur_loss_name, check_lambda, is_blur_aware_name,
+                      parse_blur_loss_name)
 from .errors import ConfigError, MetricInputError
 from .frames import FRAME_HEIGHT, FRAME_WIDTH
 from .losses import get_loss

@@ -443,7 +443,8 @@ def calibration_figure(table: pd.DataFrame, path: Path | str, *, title: str = ""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    from .viz import save_figure, setup_matplotlib
+    from .figures import save_figure
+    from .viz import setup_matplotlib
 
     missing = {"measure", "degradation", "level", "median_ratio"} - set(table.columns)
     if missing:

@@ -13,14 +13,17 @@ import argparse
 import contextlib
 import math
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .errors import BlurUtilsError, ConfigError, MachineError, redact
-from .isolation import STOP_SIGNALS, Stopped
+from .isolation import Stopped, stop_signals_as_interrupts
+from .paths import results_folder
+
+if TYPE_CHECKING:
+    from .report import StudyResult
+    from .seeds import SeedsResult
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -211,117 +214,14 @@ def cmd_frames(args: argparse.Namespace) -> None:
               "cache: not written (see the warning above); the frames were decoded anyway")
 
 
-#: Largest array ``blur`` loads from a .npy file or a multi-page image (bytes).
-MAX_ARRAY_BYTES = 4 << 30
-#: Most pages ``blur`` reads from one multi-page image (an animated GIF, a TIFF stack).
-MAX_PAGES = 100_000
-
-
-def read_any(path: Path):
-    """Frames from an image, a multi-page image (each page a frame), a saved .npy
-    array or a video (preprocessed).  Only regular files are opened (a FIFO or a
-    device would block or never end); sizes are checked from headers first."""
-    import cv2
-
-    from .errors import FrameError
-    from .frames import extract_frames
-    from .paths import check_name_length, check_regular_file
-
-    check_name_length(path, "file name", FrameError)
-    if not path.exists():
-        raise FrameError(f"{path}: no such file")
-    if path.is_dir():
-        raise FrameError(f"{path}: is a directory")
-    check_regular_file(path, "image, video or .npy", FrameError)
-    if path.suffix.lower() == ".npy":
-        return _read_npy(path)
-    if path.stat().st_size == 0:
-        return extract_frames(path)  # its one-line "empty" error
-    pages = 0
-    if cv2.haveImageReader(str(path)):  # imcount logs an error for non-images
-        try:
-            pages = cv2.imcount(str(path))
-        except cv2.error:
-            pages = 0
-    if pages > 1:
-        return _read_pages(path, pages)
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if image is not None:
-        return image
-    return extract_frames(path)
-
-
-def _read_npy(path: Path):
-    """A .npy array, after its header's shape and dtype are checked against the file's
-    size and :data:`MAX_ARRAY_BYTES` (a header can claim terabytes)."""
-    import numpy as np
-
-    from .errors import FrameError
-
-    try:
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
-            offset = handle.tell()
-        size = path.stat().st_size
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise FrameError(f"{path}: not a readable .npy array ({str(exc)[:120]})") from None
-    count = 1
-    for n in shape:
-        count *= int(n)
-    nbytes = count * dtype.itemsize
-    if dtype.hasobject:
-        raise FrameError(f"{path}: not a readable .npy array (Object arrays cannot be loaded "
-                         "when allow_pickle=False)")
-    if nbytes > MAX_ARRAY_BYTES:
-        raise FrameError(f"{path}: its header claims a {dtype} array of shape {shape} "
-                         f"({nbytes:,} bytes), more than the {MAX_ARRAY_BYTES:,} bytes blur "
-                         "reads")
-    if nbytes > size - offset:
-        raise FrameError(f"{path}: truncated: its header claims {nbytes:,} bytes of data, the "
-                         f"file holds {max(0, size - offset):,}")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise FrameError(f"{path}: not a readable .npy array ({exc})") from None
-
-
-def _read_pages(path: Path, pages: int):
-    """Every page of a multi-page image (an animated GIF, a TIFF stack) as (N, H, W) grey
-    frames: measured frame by frame like a video, never as its first page alone."""
-    import cv2
-    import numpy as np
-
-    from .errors import FrameError
-
-    if pages > MAX_PAGES:
-        raise FrameError(f"{path}: {pages:,} pages, more than the {MAX_PAGES:,} blur reads")
-    ok, images = cv2.imreadmulti(str(path), flags=cv2.IMREAD_GRAYSCALE)
-    if not ok or not images:
-        raise FrameError(f"{path}: a multi-page image whose pages OpenCV cannot decode")
-    shapes = {image.shape for image in images}
-    if len(shapes) > 1:
-        raise FrameError(f"{path}: its {len(images)} pages differ in size "
-                         f"({', '.join(f'{w}x{h}' for h, w in sorted(shapes)[:3])}); save "
-                         "them as separate images or as a video")
-    stack = np.stack(images)
-    if stack.nbytes > MAX_ARRAY_BYTES:  # pragma: no cover - bounded by MAX_PAGES in practice
-        raise FrameError(f"{path}: its pages take more than {MAX_ARRAY_BYTES:,} bytes")
-    return stack
-
-
 def cmd_blur(args: argparse.Namespace) -> None:
     import numpy as np
 
     from .errors import MetricInputError
+    from .frames import read_frames_file
     from .metrics import blur_factor, local_blur_factor, summarize
 
-    data = read_any(Path(args.path))
+    data = read_frames_file(Path(args.path))
     if np.asarray(data).dtype.kind == "f" and data.size and np.isfinite(data).all():
         low, high = float(data.min()), float(data.max())
         if low < 0.0 or high > 1.0:
@@ -382,21 +282,8 @@ def _study_config(args: argparse.Namespace, **extra):
     return config
 
 
-@contextlib.contextmanager
-def _results_folder(config, config_file: str | None = None) -> Iterator[None]:
-    """Hold the results folder's lock for the whole command: a second run into the same
-    folder gets one line (exit 1) instead of deleting or mixing the first one's files.
-    ``config_file`` (``--config``) lets a committed results folder be rebuilt from its
-    own ``<folder>.yaml`` (``make reference``); any other is refused."""
-    from .paths import prepare_results_folder, results_lock
-
-    folder = prepare_results_folder(config.out, rebuild_config=config_file)
-    with results_lock(folder):
-        yield
-
-
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from .report import write_run_info
+    from .report import console_tables
     from .study import run_study
 
     config = _study_config(args, compat=args.compat)
@@ -406,81 +293,35 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
           flush=True)
     if config.seeds:
         return _reproduce_seeds(config, executor, args.config)
-    with _results_folder(config, args.config), executor or contextlib.nullcontext():
+    with results_folder(config.out, rebuild_config=args.config), \
+            executor or contextlib.nullcontext():
         result = run_study(config, report=lambda line: print(redact(line), flush=True),
                            executor=executor)
-    columns = ["paper_row", "mean", "ci_low", "ci_high", "median", "n_inf", "learned"]
-    print("\nTable 1: Blur Factor of the test predictions")
-    print(result.table1[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print("\nTable 2: Relative Blur Factor")
-    print(result.table2[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print("\nThe paper's observations (paper's measure | calibrated blur measures | "
-          "means only, no tolerance):")
-    for row in result.verdicts.itertuples():
-        readings = (f"{row.paper:<14} | {row.blur:<14} | "
-                    if hasattr(row, "paper") and isinstance(row.paper, str) else "")
-        print(f"  {row.observation:<6} {readings}{row.verdict:<14} {row.claim}")
-    write_run_info(result.out, result.seconds, redact("reproduce " + " ".join(sys.argv[2:])))
-    print(f"\nDone in {result.seconds:.0f} s. Report: {result.files['report']}")
+    print(console_tables(result.table1, result.table2, result.verdicts))
+    _finish(result)
     print(f"Tables, figures and per-run files are in {result.out}/")
 
 
 def _reproduce_seeds(config, executor=None, config_file: str | None = None) -> None:
+    from .report import console_tables
     from .seeds import run_seeds
 
     print(f"{len(config.seeds)} seeds: {', '.join(map(str, config.seeds))}", flush=True)
-    with _results_folder(config, config_file), executor or contextlib.nullcontext():
+    with results_folder(config.out, rebuild_config=config_file), \
+            executor or contextlib.nullcontext():
         result = run_seeds(config, config.seeds,
                            report=lambda line: print(redact(line), flush=True),
                            executor=executor)
-    columns = ["paper_row", "mean", "ci_low", "ci_high", "n_seeds", "interpolates_in"]
-    fmt = lambda v: f"{v:.4g}"  # noqa: E731
-    print("\nTable 1: Blur Factor, mean over seeds with a 95% interval")
-    print(result.table1[columns].to_string(index=False, float_format=fmt))
-    print("\nTable 2: Relative Blur Factor, mean over seeds with a 95% interval")
-    print(result.table2[columns].to_string(index=False, float_format=fmt))
-    print("\nThe paper's observations over seeds:")
-    for row in result.verdicts.itertuples():
-        print(f"  {row.observation:<6} {row.verdict:<40} {row.claim}")
+    print(console_tables(result.table1, result.table2, result.verdicts, over_seeds=True))
+    _finish(result)
+
+
+def _finish(result: StudyResult | SeedsResult) -> None:
+    """Record ``run_info.json`` for a finished ``reproduce`` and say where its report is."""
     from .report import write_run_info
 
     write_run_info(result.out, result.seconds, redact("reproduce " + " ".join(sys.argv[2:])))
     print(f"\nDone in {result.seconds:.0f} s. Report: {result.files['report']}")
-
-
-def _load_bidirectional(path: str | None):
-    from .errors import ConfigError
-    from .paths import results_dir
-    from .session import quiet_tensorflow
-
-    model_path = Path(path) if path else results_dir() / "runs" / "Bi-Directional-MSE" / "model.keras"
-    if not model_path.is_file():
-        raise ConfigError(f"{model_path}: no trained Bi-Directional model; train one with "
-                          "`python -m blurutils reproduce --models Bi-Directional --losses MSE`"
-                          " or pass --model")
-    from .training import model_problem
-
-    problem = model_problem(model_path)
-    if problem is not None:  # Keras would say "File not found" for a file that exists
-        raise ConfigError(f"{model_path}: the model file is damaged ({problem}); train it "
-                          "again (`python -m blurutils reproduce --models Bi-Directional "
-                          "--losses MSE`) or pass another --model")
-    quiet_tensorflow()
-    import keras
-
-    from . import blurloss, losses  # noqa: F401  (register the custom losses)
-
-    try:
-        model = keras.models.load_model(model_path, safe_mode=True, compile=False)
-    except Exception as exc:
-        raise ConfigError(f"{model_path}: not a loadable Keras model ({exc})") from None
-    if tuple(model.input_shape[1:]) != (100, 200, 2):
-        raise ConfigError(f"{model_path}: input shape {model.input_shape[1:]} is not a "
-                          "Bi-Directional model's (100, 200, 2)")
-    if tuple(model.output_shape[1:]) != (100, 200, 1):
-        raise ConfigError(f"{model_path}: output shape {model.output_shape[1:]} is not a "
-                          "Bi-Directional model's (100, 200, 1)")
-    return model
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
@@ -492,8 +333,10 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     from .interpolate import (METHODS, check_outputs, interpolate, record_output, write_gif,
                               write_video)
     from .paths import check_name_length
-    from .viz import rbf_over_time_figure, save_figure, strip_figure
+    from .figures import save_figure
+    from .viz import rbf_over_time_figure, strip_figure
     from .sources import resolve_source
+    from .training import load_trained_model
 
     if args.method not in METHODS:
         raise ConfigError(f"unknown method {args.method!r} (expected one of {', '.join(METHODS)})")
@@ -512,7 +355,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     inputs = [video] + ([Path(args.model)] if args.model else [])
     # before any work: inputs are never outputs, a user's files are never replaced
     check_outputs(outputs, inputs, overwrite=args.overwrite)
-    model = _load_bidirectional(args.model) if args.method == "bidirectional" else None
+    model = load_trained_model(args.model) if args.method == "bidirectional" else None
     frames = load_frames(args.source, max_frames=args.max_frames)
     fps = probe_video(video).get("fps") or 25.0
     if not 0 < fps <= 1000:
@@ -554,7 +397,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
           f"{n_variants} variants of {len(config.models)} models x {len(config.losses)} "
           f"losses -> {config.out}/", flush=True)
     executor = _dask_executor(args)
-    with _results_folder(config, args.config), executor or contextlib.nullcontext():
+    with results_folder(config.out, rebuild_config=args.config), \
+            executor or contextlib.nullcontext():
         result = run_audit(config, report=lambda line: print(redact(line), flush=True),
                            core_only=args.core, executor=executor)
     print("\nDoes each of the paper's findings survive once the quirks are removed?")
@@ -565,31 +409,6 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 COMMANDS = {"fetch": cmd_fetch, "frames": cmd_frames, "blur": cmd_blur,
             "reproduce": cmd_reproduce, "audit": cmd_audit, "interpolate": cmd_interpolate}
-
-
-@contextlib.contextmanager
-def _stop_signals_as_interrupts() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`~blurutils.isolation.Stopped` (a
-    KeyboardInterrupt) in the main thread, so they stop the worker and leave the same
-    resumable state as Ctrl-C; the previous handlers come back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean-up
-            signal.signal(sig, signal.SIG_IGN)
-        raise Stopped(signum)
-
-    saved = {}
-    for sig in STOP_SIGNALS:
-        with contextlib.suppress(ValueError, OSError):
-            saved[sig] = signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 class _SafeStream:
@@ -663,7 +482,7 @@ def _main(argv: Sequence[str] | None) -> int:
         # stderr for files that are not video; the error we raise already says so.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        with _stop_signals_as_interrupts():
+        with stop_signals_as_interrupts():
             COMMANDS[args.command](args)
     except MachineError as exc:  # not the user's input: the machine, a kill, another run
         if debug:

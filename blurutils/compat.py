@@ -21,6 +21,10 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 
+#: What notebook 09 uses (this module is its own face: docs/architecture.md).
+__all__ = ["QUIRKS", "QUIRK_LABELS", "describe", "frame_format_for", "model_offsets",
+           "parse_compat", "run_folder_name"]
+
 #: Each quirk of the authors' code, in the order of the issue and the reference list.
 QUIRKS: dict[str, str] = {
     "pairs": "non-overlapping pairs (0→1, 2→3, …) split by train_test_split(random_state=42)",

@@ -7,7 +7,8 @@ code resized without cropping; see ``docs/authors-code.md``.)
 
 Frames stay ``uint8`` with shape (N, 100, 200) — 20 kB each — and are cached under
 ``data/frames/``; :func:`to_unit_float` normalises them to [0, 1] (stage 5) only when
-they meet a model or a metric.
+they meet a model or a metric.  :func:`read_frames_file` reads the frames of any one
+file (an image, a multi-page image, a saved .npy array, a video) for ``blur``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import numpy as np
 
 from .errors import FrameError
 from .faults import crash_point
-from .paths import atomic_path, check_regular_file, data_lock, frames_dir
+from .paths import atomic_path, check_name_length, check_regular_file, data_lock, frames_dir
+from .quiet import opencv_path
 from .videofile import not_a_video_error, open_video  # OpenCV/FFmpeg kept quiet
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ def probe_video(path: Path | str) -> dict[str, Any]:
     """Open ``path`` with OpenCV and return its header: frame_count, fps, width, height."""
     path = Path(path)
     _check_file(path)
-    cap = open_video(path)
+    cap = open_video(opencv_path(path, FrameError))  # a non-UTF-8 name crashes OpenCV
     try:
         if not cap.isOpened():
             raise not_a_video_error(path)
@@ -122,6 +124,41 @@ def _check_file(path: Path) -> None:
     check_regular_file(path, "video", FrameError)  # a FIFO or device would block
     if path.stat().st_size == 0:
         raise FrameError(f"{path}: file is empty")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError as exc:  # OpenCV would call it "not a video"
+        raise FrameError(f"{path}: {unreadable_reason(path, exc)}") from None
+
+
+def unreadable_reason(path: Path, exc: OSError) -> str:
+    """Why ``path`` cannot be read, in words: whose it is and its mode (a file another
+    user wrote into a shared folder, e.g. with ``umask 077``)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return f"cannot be read ({exc.strerror or exc})"
+    try:
+        import pwd
+
+        owner = f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
+    except (ImportError, KeyError):
+        owner = f"uid {st.st_uid}"
+    whose = "yours" if st.st_uid == getattr(os, "geteuid", lambda: -1)() else f"owned by {owner}"
+    return (f"not readable by this user ({exc.strerror or exc}: the file is {whose}, mode "
+            f"{st.st_mode & 0o777:o}); ask its owner to make it readable (chmod a+r), or use "
+            "a file or BLURUTILS_DATA_DIR folder of your own")
+
+
+def _unreadable(path: Path) -> bool:
+    """``path`` exists but this process may not read it."""
+    try:
+        with open(path, "rb"):
+            return False
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 class _ReadAhead(threading.Thread):
@@ -221,10 +258,11 @@ def extract_frames(path: Path | str, *, max_frames: int | None = None, step: int
 
     from tqdm.auto import tqdm
 
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    tty = sys.stderr is not None and sys.stderr.isatty()  # None: stderr closed (2>&-)
+    disable = (not tty) if progress is None else not progress
     bar = tqdm(total=capacity or None, desc=f"frames {path.name}", unit="frame",
                disable=disable, leave=False)
-    cap = open_video(path)
+    cap = open_video(opencv_path(path, FrameError))
     reader = _ReadAhead(cap, first, step, stop, limit + (0 if max_frames else 1))
     reader.start()
     kept = 0
@@ -299,6 +337,10 @@ def read_cache(path: Path, shape: tuple[int, int] = FRAME_SHAPE) -> np.ndarray |
         return None
     try:
         frames = np.load(path, allow_pickle=False)
+    except PermissionError as exc:  # another user's cache in a shared data folder: keep it
+        log.warning("frame cache %s: %s; decoding the frames without it", path.name,
+                    unreadable_reason(path, exc))
+        return None
     except (OSError, ValueError, EOFError) as exc:
         log.warning("frame cache %s is unreadable (%s); rebuilding it", path.name, exc)
         path.unlink(missing_ok=True)
@@ -339,7 +381,7 @@ def load_frames(source: str | os.PathLike = "sample", *, max_frames: int | None 
             if frames is not None:
                 return frames
         frames = extract_frames(video, progress=progress, layout=layout, **options)
-        if cache:
+        if cache and not _unreadable(target):  # never replace a cache this user cannot read
             write_cache(target, frames)
     return frames
 
@@ -372,3 +414,98 @@ def write_cache(target: Path, frames: np.ndarray) -> bool:
                     "without a cache", target.name, exc)
         return False
     return True
+
+
+# --------------------------------------------------------------------------- a frames file
+
+#: Largest array :func:`read_frames_file` loads from a .npy file or a multi-page image
+#: (bytes).
+MAX_ARRAY_BYTES = 4 << 30
+#: Most pages :func:`read_frames_file` reads from one multi-page image (an animated GIF,
+#: a TIFF stack).
+MAX_PAGES = 100_000
+
+
+def read_frames_file(path: Path) -> np.ndarray:
+    """Frames from an image, a multi-page image (each page a frame), a saved .npy
+    array or a video (preprocessed), as ``blur`` measures them.  Only regular files are
+    opened (a FIFO or a device would block or never end); sizes are checked from
+    headers first.  Every problem is one line (:class:`~blurutils.errors.FrameError`)."""
+    check_name_length(path, "file name", FrameError)
+    if not path.exists():
+        raise FrameError(f"{path}: no such file")
+    if path.is_dir():
+        raise FrameError(f"{path}: is a directory")
+    check_regular_file(path, "image, video or .npy", FrameError)
+    if path.suffix.lower() == ".npy":
+        return _read_npy(path)
+    if path.stat().st_size == 0:
+        return extract_frames(path)  # its one-line "empty" error
+    pages = 0
+    name = opencv_path(path, FrameError)  # a non-UTF-8 name crashes OpenCV
+    if cv2.haveImageReader(name):  # imcount logs an error for non-images
+        try:
+            pages = cv2.imcount(name)
+        except cv2.error:
+            pages = 0
+    if pages > 1:
+        return _read_pages(path, pages)
+    image = cv2.imread(name, cv2.IMREAD_GRAYSCALE)
+    if image is not None:
+        return image
+    return extract_frames(path)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A .npy array, after its header's shape and dtype are checked against the file's
+    size and :data:`MAX_ARRAY_BYTES` (a header can claim terabytes)."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            offset = handle.tell()
+        size = path.stat().st_size
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise FrameError(f"{path}: not a readable .npy array ({str(exc)[:120]})") from None
+    count = 1
+    for n in shape:
+        count *= int(n)
+    nbytes = count * dtype.itemsize
+    if dtype.hasobject:
+        raise FrameError(f"{path}: not a readable .npy array (Object arrays cannot be loaded "
+                         "when allow_pickle=False)")
+    if nbytes > MAX_ARRAY_BYTES:
+        raise FrameError(f"{path}: its header claims a {dtype} array of shape {shape} "
+                         f"({nbytes:,} bytes), more than the {MAX_ARRAY_BYTES:,} bytes blur "
+                         "reads")
+    if nbytes > size - offset:
+        raise FrameError(f"{path}: truncated: its header claims {nbytes:,} bytes of data, the "
+                         f"file holds {max(0, size - offset):,}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise FrameError(f"{path}: not a readable .npy array ({exc})") from None
+
+
+def _read_pages(path: Path, pages: int) -> np.ndarray:
+    """Every page of a multi-page image (an animated GIF, a TIFF stack) as (N, H, W) grey
+    frames: measured frame by frame like a video, never as its first page alone."""
+    if pages > MAX_PAGES:
+        raise FrameError(f"{path}: {pages:,} pages, more than the {MAX_PAGES:,} blur reads")
+    ok, images = cv2.imreadmulti(opencv_path(path, FrameError), flags=cv2.IMREAD_GRAYSCALE)
+    if not ok or not images:
+        raise FrameError(f"{path}: a multi-page image whose pages OpenCV cannot decode")
+    shapes = {image.shape for image in images}
+    if len(shapes) > 1:
+        raise FrameError(f"{path}: its {len(images)} pages differ in size "
+                         f"({', '.join(f'{w}x{h}' for h, w in sorted(shapes)[:3])}); save "
+                         "them as separate images or as a video")
+    stack = np.stack(images)
+    if stack.nbytes > MAX_ARRAY_BYTES:  # pragma: no cover - bounded by MAX_PAGES in practice
+        raise FrameError(f"{path}: its pages take more than {MAX_ARRAY_BYTES:,} bytes")
+    return stack

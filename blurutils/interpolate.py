@@ -107,14 +107,15 @@ def write_video(frames: np.ndarray, path: Path | str, fps: float) -> Path:
     stderr, and a full disk or file-size limit is a one-line DiskFullError."""
     import cv2
 
-    from .quiet import quiet_native
+    from .quiet import opencv_path, quiet_native
     from .videofile import verify_video
 
     path = Path(path)
     height, width = frames.shape[1:]
+    opencv_path(path, ConfigError)  # a name OpenCV cannot take: one line, not SIGSEGV
     with atomic_path(path, needed=frames.nbytes // 20) as tmp:
         with quiet_native():  # OpenCV warns once per lost frame, straight to fd 2
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+            writer = cv2.VideoWriter(opencv_path(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                      (width, height))
             try:
                 if not writer.isOpened():

@@ -11,15 +11,16 @@ child's ``report`` lines travel back through a pipe and are reported by the pare
 parent (a :class:`~blurutils.errors.BlurUtilsError` keeps its one-line message); a
 child killed by a signal raises :class:`WorkerKilled`, whose message says that
 finished work is saved.  Ctrl-C stops the child and raises ``KeyboardInterrupt``;
-SIGTERM or SIGHUP to the parent (which the command line turns into :class:`Stopped`, a
-``KeyboardInterrupt``) stop it the same way.  A child killed on its own, by any signal,
-is :class:`WorkerKilled`.  A child never outlives its parent: it
-watches its parent and exits quietly once the parent is gone, so a parent killed with
+SIGTERM or SIGHUP to the parent (which :func:`stop_signals_as_interrupts`, held by the
+command line, turns into :class:`Stopped`, a ``KeyboardInterrupt``) stop it the same
+way.  A child killed on its own, by any signal, is :class:`WorkerKilled`.  A child
+never outlives its parent: it watches its parent and exits quietly once the parent is gone, so a parent killed with
 SIGKILL leaves no orphan training on (and no ``BrokenPipeError`` traceback).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -29,7 +30,7 @@ import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import BlurUtilsError, MachineError
 
@@ -97,6 +98,32 @@ class Stopped(KeyboardInterrupt):
 
 #: Signals that stop a run like Ctrl-C does (``kill``, systemd, Docker, a closed terminal).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Stopped` (a KeyboardInterrupt) in the main
+    thread while this is held, so they stop the worker and leave the same resumable
+    state as Ctrl-C; the previous handlers come back afterwards.  Outside the main
+    thread (where Python cannot set handlers) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean-up
+            signal.signal(sig, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    saved = {}
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(ValueError, OSError):
+            saved[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def run_in_child(function: Callable[..., Any], *args: Any, name: str,

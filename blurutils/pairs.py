@@ -27,6 +27,10 @@ import numpy as np
 
 from .errors import ConfigError
 
+#: What the notebooks use (this module is its own face: docs/architecture.md).
+__all__ = ["DIRECTION_OFFSETS", "examples_at", "examples_for", "fillnet_pair_split",
+           "leaked_test_targets", "split_targets", "target_frames"]
+
 #: Input offsets relative to the target frame, per direction.
 DIRECTION_OFFSETS: dict[str, tuple[int, ...]] = {
     "forward": (-1,),

@@ -6,7 +6,8 @@ students, ``pip install -e .``); otherwise ``~/.cache/blurutils``.
 
 Ownership rules (``docs/RELIABILITY.md``): blurutils deletes only files it created, by
 exact name; a results folder and the data folder have one writer at a time (a real
-file lock, :func:`results_lock` and :func:`data_lock`); a full disk is one line naming
+file lock, :func:`results_lock` and :func:`data_lock`; a results folder is prepared and
+locked by :func:`results_folder`); a full disk is one line naming
 the folder (:class:`~blurutils.errors.DiskFullError`).
 """
 
@@ -56,7 +57,12 @@ def data_root() -> Path:
         return Path(env).expanduser()
     if (REPO_DIR / "data" / "README.md").is_file():
         return REPO_DIR / "data"
-    return Path.home() / ".cache" / "blurutils"
+    try:
+        return Path.home() / ".cache" / "blurutils"
+    except RuntimeError:  # no HOME, and a user id without a password-database entry
+        raise ConfigError(f"no home folder to hold the data folder ~/.cache/blurutils (HOME is "
+                          f"not set and user id {os.getuid()} has no entry in the password "
+                          "database); set BLURUTILS_DATA_DIR to a writable folder") from None
 
 
 def data_dir() -> Path:
@@ -98,9 +104,13 @@ def results_dir() -> Path:
 
 
 def _sub_dir(name: str) -> Path:
-    path = data_dir() / name
+    root = data_dir()
+    path = root / name
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # a shared data folder's sub-folders are shared too
+                os.chmod(path, root.stat().st_mode & 0o7777)
     except FileExistsError:
         raise ConfigError(f"{path} is not a folder (a file is in the way)") from None
     except OSError as exc:  # a read-only data folder without this sub-folder
@@ -367,7 +377,10 @@ def _lock_for(folder: Path):
     with _locks_guard:
         lock = _locks.get(path)
         if lock is None:
-            lock = _locks[path] = FileLock(path, thread_local=False)
+            # The lock file takes its folder's read/write bits: in a folder a class shares
+            # (1777, 2775) every user can take it, and waits, instead of writing without it.
+            mode = folder.stat().st_mode & 0o666 | 0o600
+            lock = _locks[path] = FileLock(path, mode=mode, thread_local=False)
         return lock
 
 
@@ -505,7 +518,8 @@ def prepare_results_folder(folder: Path | str, *, rebuild_config: Path | str | N
       ``REPORT.md``, ``config.yaml``, tables) — a folder an earlier blurutils wrote
       (its ``config.yaml`` is blurutils' own, or its runs' ``run.json``) is adopted.
 
-    Deletes nothing else.  Call it before anything in the folder is written.
+    Deletes nothing else.  Call it before anything in the folder is written; commands
+    and studies use :func:`results_folder`, which also locks the folder.
     """
     folder = Path(folder).expanduser()
     check_name_length(folder, "--out (results folder)", reserve=RESULTS_PATH_RESERVE)
@@ -530,6 +544,22 @@ def prepare_results_folder(folder: Path | str, *, rebuild_config: Path | str | N
                           f"({exc.strerror or exc})") from None
     remove_stale_temporaries(folder)
     return folder
+
+
+@contextlib.contextmanager
+def results_folder(folder: Path | str, *, rebuild_config: Path | str | None = None
+                   ) -> Iterator[Path]:
+    """Context manager: the one way into a results folder.  Prepares it (checks that it
+    is blurutils' to write, creates and marks it, removes blurutils' own stale
+    temporaries: :func:`prepare_results_folder`, which refuses a user's folder, a
+    committed one or the data folder in one line), then holds its lock for the whole
+    block (:func:`results_lock`: a second process gets one line, FolderBusyError).
+    Yields the folder's path; reentrant within one process, so a command that holds
+    it can call a study that takes it again.  ``rebuild_config`` as for
+    :func:`prepare_results_folder` (``make reference``)."""
+    prepared = prepare_results_folder(folder, rebuild_config=rebuild_config)
+    with results_lock(prepared):
+        yield prepared
 
 
 def check_not_in_data_folder(folder: Path | str, what: str = "--out") -> None:

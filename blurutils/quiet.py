@@ -23,7 +23,7 @@ import tempfile
 import threading
 from typing import IO, Iterator
 
-__all__ = ["debugging", "quiet_native", "silence_defaults"]
+__all__ = ["debugging", "opencv_path", "quiet_native", "silence_defaults"]
 
 #: FFmpeg's ``AV_LOG_QUIET``; OpenCV reads ``OPENCV_FFMPEG_LOGLEVEL`` when it first
 #: opens a file with FFmpeg, so it is set at import, before any capture or writer.
@@ -50,6 +50,43 @@ def silence_defaults() -> None:
     if "OPENCV_LOG_LEVEL" not in os.environ:
         logging = _opencv_logging()
         logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+
+
+def opencv_path(path: "os.PathLike[str] | str", error: type[Exception] | None = None) -> str:
+    """The ``str`` to give OpenCV for ``path``, so that it opens exactly that file.
+
+    OpenCV turns a ``str`` into UTF-8 bytes, and its Python bindings crash (SIGSEGV, no
+    message) on the lone surrogates Python uses for bytes a file name holds that the
+    locale cannot decode: a Latin-1 name such as ``caf\\xe9.mp4`` (unzipped from an old
+    archive), or any non-ASCII name under ``LANG=C`` without Python's UTF-8 mode.  The
+    name's bytes are therefore decoded as UTF-8 here, which OpenCV encodes back to the
+    same bytes.  A name whose bytes are not UTF-8 cannot be opened by OpenCV at all:
+    ``error`` (a project error class) is raised with one line saying so, showing the
+    bytes as ``\\xe9`` (``UnicodeDecodeError`` without ``error``)."""
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:  # a str the locale cannot encode: OpenCV writes it as UTF-8
+        return os.fspath(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if error is None:
+            raise
+        shown = raw.decode("utf-8", "backslashreplace")
+        bad = next(part for part in raw.split(b"/") if not _is_utf8(part))
+        what = "file" if bad == raw.split(b"/")[-1] else "folder"
+        raise error(f"{shown}: the {what} name '{bad.decode('utf-8', 'backslashreplace')}' is "
+                    "not UTF-8 (\\x.. are bytes of another encoding), and OpenCV opens only "
+                    f"UTF-8 names; rename the {what} (e.g. convmv -f latin1 -t utf8 --notest "
+                    "NAME) and run the same command again") from None
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _State:

@@ -51,9 +51,44 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     return df.to_markdown(index=False, floatfmt=floatfmt) + "\n"
 
 
+#: Columns of Tables 1 and 2 as the command line prints them: one study, and the mean
+#: over seeds.
+CONSOLE_COLUMNS = {False: ["paper_row", "mean", "ci_low", "ci_high", "median", "n_inf",
+                           "learned"],
+                   True: ["paper_row", "mean", "ci_low", "ci_high", "n_seeds",
+                          "interpolates_in"]}
+
+
+def console_tables(table1: pd.DataFrame, table2: pd.DataFrame, verdicts: pd.DataFrame, *,
+                   over_seeds: bool = False) -> str:
+    """What ``reproduce`` prints once a study ends (the caller prints it): Tables 1 and 2
+    (:data:`CONSOLE_COLUMNS`, 4 significant digits) and one line per observation of
+    the paper — with the paper's measure and the calibrated blur measures beside the
+    verdict for one study, the verdict over seeds with ``over_seeds``."""
+    fmt = lambda v: f"{v:.4g}"  # noqa: E731
+    columns = CONSOLE_COLUMNS[over_seeds]
+    over = ", mean over seeds with a 95% interval" if over_seeds else ""
+    lines = [f"\nTable 1: Blur Factor{over or ' of the test predictions'}",
+             table1[columns].to_string(index=False, float_format=fmt),
+             f"\nTable 2: Relative Blur Factor{over}",
+             table2[columns].to_string(index=False, float_format=fmt)]
+    if over_seeds:
+        lines.append("\nThe paper's observations over seeds:")
+        lines += [f"  {row.observation:<6} {row.verdict:<40} {row.claim}"
+                  for row in verdicts.itertuples()]
+        return "\n".join(lines)
+    lines.append("\nThe paper's observations (paper's measure | calibrated blur measures | "
+                 "means only, no tolerance):")
+    for row in verdicts.itertuples():
+        readings = (f"{row.paper:<14} | {row.blur:<14} | "
+                    if hasattr(row, "paper") and isinstance(row.paper, str) else "")
+        lines.append(f"  {row.observation:<6} {readings}{row.verdict:<14} {row.claim}")
+    return "\n".join(lines)
+
+
 def write_outputs(result: StudyResult, truth: dict) -> dict[str, Path]:
     """Write tables, comparison, figures and REPORT.md; return their paths."""
-    from . import viz
+    from .figures import study_figures
 
     out = result.out
     files: dict[str, Path] = {}
@@ -77,8 +112,8 @@ def write_outputs(result: StudyResult, truth: dict) -> dict[str, Path]:
     write_csv(result.table3, out / "table3_blur_and_fidelity.csv")
     write_text_atomic(out / "table3_blur_and_fidelity.md", markdown_table(result.table3))
     files["table3"] = out / "table3_blur_and_fidelity.csv"
-    files.update(viz.study_figures(result.histories, result.table1, result.table2,
-                                   result.run_dirs, out))
+    files.update(study_figures(result.histories, result.table1, result.table2,
+                               result.run_dirs, out))
     files["report"] = out / "REPORT.md"
     write_text_atomic(files["report"], render_report(result, truth, files))
     return files

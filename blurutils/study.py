@@ -37,7 +37,7 @@ from .evaluation import (DIAGNOSTICS_FILE, EXTREMES_FILE, blur_fidelity_table, e
                          write_diagnostics)
 from .faults import crash_point
 from .metrics import blur_factor, summarize
-from .paths import prepare_results_folder, results_lock, write_text_atomic
+from .paths import results_folder, write_text_atomic
 from .shots import summarize_shots, usable_targets
 from .reference import comparison_table, observation_verdicts, verdicts_by_measure
 from .report import StudyResult, write_outputs
@@ -75,7 +75,7 @@ def run_layout(config: StudyConfig, model_name: str) -> str:
     the convolutional model keeps the paper's frames, or the authors' with quirk (f).
     """
     from .compat import frame_format_for
-    from .models import model_spec
+    from .catalog import model_spec
 
     kind = model_spec(model_name).kind
     return config.frame_layout if kind == "dense" else frame_format_for(kind, tuple(config.compat))
@@ -178,7 +178,7 @@ def plan_runs(config: StudyConfig, n_frames: int, split,
     (:func:`run_layout` says which layout each model uses).
     """
     from .compat import conv_run_settings, model_offsets, run_folder_name
-    from .models import model_spec
+    from .catalog import model_spec
     from .pairs import DIRECTION_OFFSETS, examples_at
     from .training import RunConfig
 
@@ -268,8 +268,7 @@ def collect_runs(config: StudyConfig, *, report: Callable[[str], None] = print,
     """
     from .training import reporting_set_aside
 
-    out = prepare_results_folder(config.out)
-    with results_lock(out), reporting_set_aside(report):
+    with results_folder(config.out) as out, reporting_set_aside(report):
         return _collect_runs(config, out, report, on_ready, executor)
 
 
@@ -278,7 +277,7 @@ def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
                   executor: RunExecutor | None = None) -> "CollectedRuns":
     from .compat import measures_reshaped
     from .isolation import run_in_child
-    from .models import model_spec
+    from .catalog import model_spec
     from .training import read_history
 
     frames, split, jobs = frames_split_and_jobs(config)
@@ -330,8 +329,7 @@ def run_study(config: StudyConfig, *, report: Callable[[str], None] = print,
     """
 
     started = time.perf_counter()
-    out = prepare_results_folder(config.out)
-    with results_lock(out):
+    with results_folder(config.out) as out:
         return _run_study(config, out, report, started, executor)
 
 

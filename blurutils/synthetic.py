@@ -435,14 +435,15 @@ def write_synthetic_video(path: str | Path, n_frames: int, width: int = 400,
     target = Path(path)
     if target.is_dir():
         raise SourceError(f"cannot write video to {target}: it is a directory")
-    from blurutils.quiet import quiet_native
+    from blurutils.quiet import opencv_path, quiet_native
     from blurutils.videofile import machine_limit_error, verify_video
 
+    opencv_path(target, SourceError)  # a folder name OpenCV cannot take: one line, not SIGSEGV
     with atomic_path(target, needed=n * w * h // 20) as tmp:
         # OpenCV logs one warning per frame a full disk loses (thousands), straight to
         # fd 2: kept off stderr, so the failure below is the one line the user sees.
         with quiet_native():
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+            writer = cv2.VideoWriter(opencv_path(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
                                      (w, h))
             try:
                 if not writer.isOpened():

@@ -758,6 +758,63 @@ def save_model(model, path: Path) -> None:
         bare.save(tmp)
 
 
+def model_shapes(name: str, frame_shape: tuple[int, int] | None = None
+                 ) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(input, output) shape of one example of the named model, batch axis left out:
+    its catalog spec's input frames as channels in, one frame out, both of
+    ``frame_shape`` (default the paper's; e.g. ``((100, 200, 2), (100, 200, 1))`` for
+    Bi-Directional).  Here rather than in ``models.py``, whose code is part of every
+    run's fingerprint."""
+    from .catalog import model_spec
+    from .frames import FRAME_SHAPE
+
+    height, width = FRAME_SHAPE if frame_shape is None else frame_shape
+    return (height, width, model_spec(name).n_inputs), (height, width, 1)
+
+
+def load_trained_model(path: Path | str | None = None, name: str = "Bi-Directional",
+                       loss: str = "MSE", frame_shape: tuple[int, int] | None = None):
+    """A trained ``name`` model from ``path`` (default: the ``reproduce`` run
+    ``results/runs/<name>-<loss>/model.keras``), checked before use: the file exists
+    and is a complete ``.keras`` archive (:func:`model_problem`), Keras loads it (safely,
+    uncompiled), and it maps the model's frames to one frame
+    (:func:`model_shapes` of ``frame_shape``, default the paper's).
+    Every problem is one line (ConfigError) naming the file and how to get a good one."""
+    from .catalog import model_spec
+    from .paths import results_dir
+    from .session import quiet_tensorflow
+
+    spec = model_spec(name)
+    model_path = (Path(path) if path else
+                  results_dir() / "runs" / f"{spec.name}-{loss}" / "model.keras")
+    train = f"python -m blurutils reproduce --models {spec.name} --losses {loss}"
+    if not model_path.is_file():
+        raise ConfigError(f"{model_path}: no trained {spec.name} model; train one with "
+                          f"`{train}` or pass --model")
+    problem = model_problem(model_path)
+    if problem is not None:  # Keras would say "File not found" for a file that exists
+        raise ConfigError(f"{model_path}: the model file is damaged ({problem}); train it "
+                          f"again (`{train}`) or pass another --model")
+    quiet_tensorflow()
+    import keras
+
+    from . import blurloss, losses  # noqa: F401  (register the custom losses)
+
+    try:
+        model = keras.models.load_model(model_path, safe_mode=True, compile=False)
+    except Exception as exc:
+        raise ConfigError(f"{model_path}: not a loadable Keras model ({exc})") from None
+    expected_in, expected_out = model_shapes(
+        spec.name, None if frame_shape is None else tuple(frame_shape))
+    if tuple(model.input_shape[1:]) != expected_in:
+        raise ConfigError(f"{model_path}: input shape {model.input_shape[1:]} is not a "
+                          f"{spec.name} model's {expected_in}")
+    if tuple(model.output_shape[1:]) != expected_out:
+        raise ConfigError(f"{model_path}: output shape {model.output_shape[1:]} is not a "
+                          f"{spec.name} model's {expected_out}")
+    return model
+
+
 def predict(model, frames: np.ndarray, examples: Examples, batch_size: int = 64) -> np.ndarray:
     """Predicted frames for ``examples``: float32 (n, 100, 200) in [0, 1].
 

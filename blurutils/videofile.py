@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 
 from .errors import DiskFullError, FrameError
-from .quiet import quiet_native
+from .quiet import opencv_path, quiet_native
 
 #: A video cut off within this many bytes of the process's file-size limit was stopped
 #: by the limit (FFmpeg's writes stop exactly at it; its buffer is 32 kB).
@@ -27,7 +27,7 @@ def open_video(path: Path | str) -> Any:
     """``cv2.VideoCapture`` of ``path``, opened with OpenCV's and FFmpeg's log lines kept
     off stderr (a file that is not a video makes them print several)."""
     with quiet_native():
-        return cv2.VideoCapture(str(path))
+        return cv2.VideoCapture(opencv_path(path, FrameError))
 
 
 def not_a_video_error(path: Path | str, detail: str = "") -> FrameError:
@@ -35,7 +35,7 @@ def not_a_video_error(path: Path | str, detail: str = "") -> FrameError:
     like an image OpenCV reads (a PNG, a JPEG…) but did not decode is called a damaged
     image, not a video."""
     with quiet_native():
-        image = bool(cv2.haveImageReader(str(path)))
+        image = bool(cv2.haveImageReader(opencv_path(path, FrameError)))
     if image:
         return FrameError(f"{path}: not a readable image: it starts like one OpenCV reads, "
                           "but it is damaged or cut short")
@@ -93,7 +93,7 @@ def verify_video(path: Path | str, expected: int, target: Path | str | None = No
     path = Path(path)
     target = Path(target) if target is not None else path
     with quiet_native():
-        cap = cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(opencv_path(path, error))
         try:
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
             last_ok = False

@@ -1,19 +1,22 @@
-"""Every figure of the project, drawn with Matplotlib and seaborn: frame strips,
-predictions beside the truth, Laplacians, local blur maps, an interactive frame
-browser, the paper's Figures 2-5 and the interpolated-video figures.
+"""What the notebooks show: frame strips, crops and splits, architecture diagrams,
+loss curves, predictions beside the truth, Laplacians, local blur maps, an interactive
+frame browser, audit heatmaps and the interpolated-video strips — drawn with Matplotlib
+and seaborn.
 
-Nothing here computes a result the study reports: every number shown comes from
-:mod:`blurutils.metrics` and :mod:`blurutils.evaluation`.  Each function returns the
-Matplotlib figure, so a notebook cell that calls it displays the figure once and a
-script saves it with :func:`save_figure`.  :func:`setup_matplotlib` is the one place
-where the backend and the seaborn theme are chosen.
+Nothing here computes a result the study reports, reads a results folder or writes a
+file: every number shown comes from :mod:`blurutils.metrics` and
+:mod:`blurutils.evaluation`, and the paper's Figures 2-5 with their data and PNG files
+live in :mod:`blurutils.figures`.  Each function returns the Matplotlib figure (or the
+widget), so a notebook cell that calls it displays it once.  :func:`setup_matplotlib`
+is the one place where the backend and the seaborn theme are chosen.
 
-Introduced in ``notebooks/00_overview`` (``show_frames``), ``02_preprocess_frames``
-(``show_split``), ``03``-``06`` (``show_architecture``, ``model_table``, ``show_history``,
-``show_predictions``), ``07_train_all_models`` (``figure2_training_loss``),
+This module is also the notebooks' face for pictures (``from blurutils import viz``;
+``__all__`` is what they use).  Introduced in ``notebooks/00_overview``
+(``show_frames``, ``show_architecture``), ``02_preprocess_frames`` (``show_crop``,
+``show_split``), ``03``-``06`` (``model_table``, ``show_history``, ``show_predictions``),
 ``08_blur_analysis`` (``show_laplacians``, ``show_blur_map``, ``show_test_frame``,
-``frame_browser``, ``figure3_blur_factor``, ``figure4_relative_blur_factor``) and
-``09_beyond_the_paper`` (``show_audit_heatmap``, ``show_blur_vs_fidelity``).
+``frame_browser``) and ``09_beyond_the_paper`` (``show_audit_heatmap``,
+``show_blur_vs_fidelity``, ``strip_figure``, ``rbf_over_time_figure``).
 """
 
 from __future__ import annotations
@@ -21,23 +24,28 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .catalog import ALL_LOSSES, ALL_MODELS
 from .metrics import (blur_factor, laplacian, laplacian_variance, local_blur_factor, psnr,
                       relative_blur_factor)
 from .pairs import Examples
-from .paths import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from .interpolate import Interpolation
+
+__all__ = [
+    "Predictions", "architecture_layers", "frame_browser", "model_table",
+    "rbf_over_time_figure", "show_architecture", "show_audit_heatmap", "show_blur_map",
+    "show_blur_vs_fidelity", "show_crop", "show_frames", "show_history", "show_laplacians",
+    "show_predictions", "show_split", "show_test_frame", "strip_figure",
+    "with_static_fallback",
+]
 
 #: Panel width in inches for one 200x100 frame (height follows the 2:1 aspect).
 PANEL_WIDTH = 2.6
@@ -219,9 +227,19 @@ def architecture_layers(name: str, *, conv_filters: int = 16,
                         frame_shape: tuple[int, int] | None = None) -> list[LayerBox]:
     """The layers of a model of the catalogue, from input frame(s) to output frame, as
     :func:`blurutils.models.build_model` builds it — read from the catalogue and the
-    builders' constants, without Keras."""
+    builders' constants, without Keras.
+
+    This Keras-free copy of the four architectures lives here, beside the one picture
+    that draws it (:func:`show_architecture`), rather than in :mod:`blurutils.models`:
+    notebook 00 draws the models before TensorFlow is ever loaded, and any edit to
+    ``models.py`` changes :func:`blurutils.models.builder_source_hash`, hence every
+    trained run's fingerprint — a diagram must not retrain a study.  The copy cannot
+    drift unseen: ``tests/test_viz.py`` compares it with the models ``build_model``
+    builds, layer by layer.
+    """
+    from .catalog import model_spec
     from .frames import FRAME_SHAPE
-    from .models import DENSE_UNITS, model_spec
+    from .models import DENSE_UNITS
 
     spec = model_spec(name)
     height, width = frame_shape or FRAME_SHAPE
@@ -267,7 +285,7 @@ def show_architecture(name: str, *, conv_filters: int = 16,
     plt = _pyplot()
     from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 
-    from .models import model_spec
+    from .catalog import model_spec
 
     boxes = architecture_layers(name, conv_filters=conv_filters, frame_shape=frame_shape)
     sizes = np.log10([max(b.size, 1) for b in boxes])
@@ -645,192 +663,6 @@ def show_blur_vs_fidelity(table: pd.DataFrame, *, fidelity: str = "psnr_mean",
     ax.grid(alpha=0.3, which="both")
     ax.margins(x=0.25, y=0.2)
     return fig
-
-
-# --------------------------------------------------------------------------- the paper's figures
-
-OURS, PAPER = "This reproduction", "Paper (published)"
-
-
-def loss_curves_frame(histories: dict[tuple[str, str], pd.DataFrame],
-                      with_paper: bool = True) -> pd.DataFrame:
-    """Long table of loss per epoch: source, model, loss, split (train/test), epoch, value."""
-    rows = []
-    for (model, loss), h in histories.items():
-        for split, column in (("train", "loss"), ("test", "val_loss")):
-            rows.append(pd.DataFrame(dict(source=OURS, model=model, loss=loss, split=split,
-                                          epoch=h["epoch"], value=h[column])))
-    if with_paper:
-        from .reference import paper_loss_curves
-
-        paper = paper_loss_curves()
-        paper = paper[paper["loss"].isin({l for _, l in histories})]
-        rows.append(paper.assign(source=PAPER,
-                                 split=paper["split"].replace({"validation": "test"})))
-    return pd.concat(rows, ignore_index=True)
-
-
-def figure2_training_loss(histories: dict[tuple[str, str], pd.DataFrame]) -> "Figure":
-    """Loss per epoch, one panel per loss, one line per model (conv included), ours above
-    the paper's published dense-model curves."""
-    sns = _seaborn()
-    data = loss_curves_frame(histories)
-    grid = sns.relplot(data=data, kind="line", x="epoch", y="value", row="source",
-                       col="loss", hue="model", style="split", markers=True, dashes=True,
-                       hue_order=[m for m in list(ALL_MODELS) if m in set(data["model"])],
-                       col_order=[l for l in list(ALL_LOSSES) if l in set(data["loss"])],
-                       row_order=[s for s in (OURS, PAPER) if s in set(data["source"])],
-                       height=2.8, aspect=1.3, facet_kws=dict(sharey=False))
-    grid.set_titles("{row_name} — {col_name}")
-    grid.set_axis_labels("epoch", "loss")
-    grid.figure.suptitle("Figure 2: training and test loss per epoch", y=1.02)
-    return grid.figure
-
-
-def _means_frame(table: pd.DataFrame, paper_column: str) -> pd.DataFrame:
-    from .reference import paper_tables
-
-    bounds = [c for c in ("ci_low", "ci_high") if c in table]
-    ours = table[["model", "loss", "mean", *bounds]].assign(source=OURS)
-    paper = paper_tables().rename(columns={paper_column: "mean"})[["model", "loss", "mean"]]
-    paper = paper.assign(source=PAPER)
-    keep = set(zip(ours["model"], ours["loss"]))
-    paper = paper[[k in keep for k in zip(paper["model"], paper["loss"])]]
-    return pd.concat([ours, paper], ignore_index=True)
-
-
-def _bar_grid(data: pd.DataFrame, ylabel: str, title: str, symlog: bool) -> "Figure":
-    sns = _seaborn()
-    grid = sns.catplot(data=data, kind="bar", x="model", y="mean", hue="loss", col="source",
-                       order=[m for m in list(ALL_MODELS) if m in set(data["model"])],
-                       hue_order=[l for l in list(ALL_LOSSES) if l in set(data["loss"])],
-                       col_order=[OURS, PAPER], errorbar=None, height=3.4, aspect=1.25,
-                       sharey=True)
-    lowest = float(data["mean"].min())
-    if {"ci_low", "ci_high"} <= set(data):
-        _error_bars(grid, data, [m for m in list(ALL_MODELS) if m in set(data["model"])],
-                    [l for l in list(ALL_LOSSES) if l in set(data["loss"])])
-    for ax in grid.axes.flat:
-        if symlog:
-            ax.set_yscale("symlog", linthresh=1.0)
-            ax.axhline(0.0, color="black", linewidth=0.8)
-            ax.set_ylim(bottom=min(-1.0, 2.0 * lowest))
-        else:
-            ax.set_yscale("log")
-        ax.tick_params(axis="x", labelrotation=15)
-    grid.set_titles("{col_name}")
-    grid.set_axis_labels("", ylabel)
-    grid.figure.suptitle(title, y=1.03)
-    return grid.figure
-
-
-def _error_bars(grid, data: pd.DataFrame, order: list[str], hue_order: list[str]) -> None:
-    """95% intervals (``ci_low``..``ci_high``) on this reproduction's bars."""
-    ours = data[data["source"] == OURS].set_index(["model", "loss"])
-    ax = grid.axes.flat[0]
-    for loss, container in zip(hue_order, ax.containers):
-        for model, bar in zip(order, container):
-            if (model, loss) not in ours.index:
-                continue
-            row = ours.loc[(model, loss)]
-            low, high = float(row["ci_low"]), float(row["ci_high"])
-            if np.isfinite(low) and np.isfinite(high):
-                x = bar.get_x() + bar.get_width() / 2
-                ax.plot([x, x], [low, high], color="black", linewidth=1.0)
-
-
-def figure3_blur_factor(table1: pd.DataFrame) -> "Figure":
-    """Mean Blur Factor per model and loss, log scale as the paper, beside the paper's
-    (with 95% intervals where ``table1`` has ``ci_low``/``ci_high``)."""
-    return _bar_grid(_means_frame(table1, "bf_mean"), "mean Blur Factor (log)",
-                     "Figure 3: mean Blur Factor of the test predictions", symlog=False)
-
-
-def figure4_relative_blur_factor(table2: pd.DataFrame) -> "Figure":
-    """Mean RBF per model and loss on a symmetric log scale, so negative values show
-    (the paper's log scale hid them)."""
-    return _bar_grid(_means_frame(table2, "rbf_mean"), "mean RBF (symlog; < 0 = sharper)",
-                     "Figure 4: mean Relative Blur Factor of the test predictions",
-                     symlog=True)
-
-
-def figure5_local_blur_maps(extremes: dict[str, dict], tile: int = 25) -> "Figure":
-    """Local Relative Blur Factor maps beside the frames, for each model's test frame
-    closest to (best) and farthest from (worst) the truth's overall blur.
-
-    ``extremes`` maps a run label to what :func:`blurutils.study.save_extremes` stored.
-    Each map shows log10(1 + local RBF) per ``tile`` x ``tile`` tile — red: blurrier
-    than the truth there, blue: sharper — so a frame whose global RBF is near 0 can
-    still show regions of each.  The paper's second recommendation.
-    """
-    from .metrics import local_relative_blur_factor
-
-    _seaborn()
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(extremes), 4, squeeze=False, layout="constrained",
-                             figsize=(13, 1.9 * len(extremes) + 0.6))
-    image = None
-    for r, (label, data) in enumerate(extremes.items()):
-        for c, (which, i) in enumerate((("best", 0), ("worst", 1))):
-            pred, true = data["pred"][i], data["true"][i]
-            local = local_relative_blur_factor(pred, true, tile)
-            log_ratio = np.log10(np.clip(1 + np.nan_to_num(local, nan=0.0, posinf=1e3), 1e-3, 1e3))
-            ax_frame, ax_map = axes[r, 2 * c], axes[r, 2 * c + 1]
-            ax_frame.imshow(pred, cmap="gray", vmin=0, vmax=255)
-            ax_frame.set_title(f"{label}: {which} (frame {int(data['frame'][i])}, "
-                               f"RBF {float(data['rbf'][i]):+.2f})", fontsize=8)
-            h, w = pred.shape
-            rows, cols = local.shape
-            image = ax_map.imshow(log_ratio, cmap="coolwarm", vmin=-2, vmax=2,
-                                  interpolation="nearest",
-                                  extent=(0, cols * tile, rows * tile, 0))
-            ax_map.set_xlim(0, w)
-            ax_map.set_ylim(h, 0)
-            ax_map.set_title(f"local RBF, {tile}x{tile} tiles: "
-                             f"{np.mean(local > 0):.0%} blurrier", fontsize=8)
-            for ax in (ax_frame, ax_map):
-                ax.set_axis_off()
-    if image is not None:
-        fig.colorbar(image, ax=axes[:, [1, 3]].ravel().tolist(), shrink=0.8,
-                     label="log10(1 + local RBF)")
-    fig.suptitle("Figure 5 (beyond the paper): where the blur is — local RBF maps of each "
-                 "model's best and worst test frame")
-    return fig
-
-
-def save_figure(fig: "Figure", path: Path) -> Path:
-    """Save a figure as PNG atomically and close it."""
-    plt = _pyplot()
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight",
-                    metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
-def study_figures(histories: Mapping[tuple[str, str], pd.DataFrame], table1: pd.DataFrame,
-                  table2: pd.DataFrame, run_dirs: Mapping[tuple[str, str], Path],
-                  out: Path) -> dict[str, Path]:
-    """Figures 2-5 of a study, saved under ``out`` (Figure 5 when the runs stored their
-    extreme frames: one row per model, for MSE or else the first loss)."""
-    from .evaluation import load_extremes
-
-    files = {
-        "figure2": save_figure(figure2_training_loss(dict(histories)),
-                               out / "figure2_training_loss.png"),
-        "figure3": save_figure(figure3_blur_factor(table1), out / "figure3_blur_factor.png"),
-        "figure4": save_figure(figure4_relative_blur_factor(table2),
-                               out / "figure4_relative_blur_factor.png"),
-    }
-    losses = list(dict.fromkeys(loss for _, loss in run_dirs))
-    loss = "MSE" if "MSE" in losses else (losses[0] if losses else None)
-    extremes = {f"{model} {loss}": data for (model, run_loss), run_dir in run_dirs.items()
-                if run_loss == loss and (data := load_extremes(run_dir)) is not None}
-    if extremes:
-        files["figure5"] = save_figure(figure5_local_blur_maps(extremes),
-                                       out / "figure5_local_blur_maps.png")
-    return files
 
 
 # --------------------------------------------------------------------------- interpolated video

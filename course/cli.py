@@ -36,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.command} edition: {notebooks} notebooks, {len(written)} files -> {args.out}")
         return 0
 
-    from course.grading import TIME_LIMIT, grade
+    from course.grading import TIME_LIMIT, GradingError, GradingStopped, grade
 
     try:
         rows = grade(args.submissions, args.out, jobs=args.jobs, time_limit=args.time_limit or TIME_LIMIT)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (FileNotFoundError, GradingError) as exc:
+        print(f"python -m course grade: error: {exc}", file=sys.stderr)
         return 2
+    except GradingStopped as stop:  # Ctrl-C, SIGTERM, SIGHUP: the graded files are saved
+        print(f"python -m course grade: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     return 0 if rows else 1

@@ -18,19 +18,29 @@ Every problem becomes a row with its reason, and grading goes on: a file that is
 notebook, a notebook that cannot be read or recognised, a deleted exercise cell, a syntax
 error, a cell that fails, a test over its time limit, a worker that crashed.
 
+A grading run can be stopped (Ctrl-C, SIGTERM, SIGHUP) and resumed: each graded file's rows
+are saved as it finishes (``<grades>-logs/.progress.jsonl``), the command stops its workers and
+says how many files are saved, and the same command again grades only the others.  The CSV
+is checked before anything is graded (a folder, a folder that cannot be written, a file the
+grader did not write, a place inside the submissions) and written whole or not at all.
+
 Student code runs with the grader's permissions (Otter's ``otter grade`` uses Docker for
 that; this grader does not): grade on a machine and account you do not mind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +61,24 @@ CONTEXT_LIMIT = 300.0
 #: Seconds per test case (and for executing a cell's definitions).
 TIME_LIMIT = 60.0
 SKIP = re.compile(r"(^|/)(\.|__MACOSX|\.ipynb_checkpoints)")
+#: Rows of the files graded so far, one JSON line per file, in the log folder (a resume).
+PROGRESS_NAME = ".progress.jsonl"
+
+
+class GradingError(ValueError):
+    """A bad input to the grader (``--out``, the submissions folder): one line, exit 2."""
+
+
+class GradingStopped(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP stopped a grading run; the files graded are saved."""
+
+    def __init__(self, signum: int, message: str = ""):
+        super().__init__(message)
+        self.signum = int(signum)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -179,10 +207,77 @@ def _worker_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def log_name(sub: Submission) -> str:
+    """The log file of one submission, named after its whole path in the submissions folder
+    (``alice/old/03.ipynb`` -> ``alice__old__03.log``), so that no two submissions share one."""
+    return Path(sub.relative).with_suffix("").as_posix().replace("/", "__") + ".log"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class _Control:
+    """What a grading run shares with its threads: the stop flag and the running workers."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.running: set[subprocess.Popen] = set()
+
+    def kill_all(self) -> None:
+        with self.lock:
+            for proc in self.running:
+                _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a worker and whatever the student's code started in its session."""
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        proc.kill()
+
+
+def _run_worker(cmd: list[str], *, cwd: Path, env: dict, stdout, timeout: float,
+                control: _Control | None) -> int | None:
+    """Run a worker in a session of its own (the terminal's Ctrl-C reaches the grader only,
+    which stops its workers itself); its exit status, or None past ``timeout``.  Processes
+    the student's code left behind in the session are killed too."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    if control is not None:
+        with control.lock:
+            control.running.add(proc)
+            if control.stop.is_set():
+                _kill_group(proc)
+    timed_out = False
+    try:
+        # Wait without reaping (WNOWAIT): while the worker is a zombie its process-group id
+        # cannot be reused, so killing the group below never hits another process.
+        deadline = time.monotonic() + timeout
+        while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            time.sleep(0.05)
+    finally:
+        _kill_group(proc)  # past its time, or what the student's code left running
+        returncode = proc.wait()
+        if control is not None:
+            with control.lock:
+                control.running.discard(proc)
+    return None if timed_out else returncode
+
+
 def grade_submission(sub: Submission, *, exercises: dict[str, list[Exercise]],
                      sources: dict[str, Path], time_limit: float = TIME_LIMIT,
-                     context_limit: float = CONTEXT_LIMIT, log_dir: Path | None = None) -> list[dict]:
-    """The rows of one submitted file."""
+                     context_limit: float = CONTEXT_LIMIT, log_dir: Path | None = None,
+                     control: _Control | None = None) -> list[dict] | None:
+    """The rows of one submitted file (None if the grading run was stopped meanwhile)."""
     start = time.perf_counter()
     notebook = sub.notebook
     if sub.path.suffix.lower() != ".ipynb":
@@ -208,7 +303,7 @@ def grade_submission(sub: Submission, *, exercises: dict[str, list[Exercise]],
             return [_row(sub, "", None, status="unknown notebook",
                          reason="neither its name (NN_...) nor its title matches a notebook of the series")]
 
-    with tempfile.TemporaryDirectory(prefix="blurutils-grade-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="blurutils-grade-", ignore_cleanup_errors=True) as tmp_name:
         tmp = Path(tmp_name)
         results = tmp / "results.jsonl"
         jobs, notes = [], {}
@@ -221,18 +316,24 @@ def grade_submission(sub: Submission, *, exercises: dict[str, list[Exercise]],
         (tmp / "job.json").write_text(json.dumps(job))
         n_tests = sum(ex.n_tests for ex in exercises[notebook])
         overall = context_limit + time_limit * (n_tests + len(jobs)) + 60
-        log = (log_dir / f"{sub.student}__{Path(sub.relative).stem}.log") if log_dir else tmp / "log.txt"
+        log = (log_dir / log_name(sub)) if log_dir else tmp / "log.txt"
         log.parent.mkdir(parents=True, exist_ok=True)
-        failure = ""
+        # The student's code runs in an empty folder of its own: files it writes, or deletes,
+        # with relative names never touch the job or its results.
+        work = tmp / "work"
+        work.mkdir()
         with log.open("w") as log_file:
-            try:
-                done = subprocess.run([sys.executable, str(WORKER), str(tmp / "job.json")], cwd=tmp,
-                                      env=_worker_env(tmp), stdin=subprocess.DEVNULL, stdout=log_file,
-                                      stderr=subprocess.STDOUT, timeout=overall)
-                if done.returncode not in (0, 1):
-                    failure = f"the grading process stopped (exit code {done.returncode})"
-            except subprocess.TimeoutExpired:
-                failure = f"time limit: grading of this notebook was stopped after {overall:.0f} s"
+            returncode = _run_worker([sys.executable, str(WORKER), str(tmp / "job.json")], cwd=work,
+                                     env=_worker_env(tmp), stdout=log_file, timeout=overall,
+                                     control=control)
+        if control is not None and control.stop.is_set() and returncode != 0:
+            return None  # stopped by the grader's own Ctrl-C/SIGTERM: not a grade
+        if returncode is None:
+            failure = f"time limit: grading of this notebook was stopped after {overall:.0f} s"
+        elif returncode < 0:
+            failure = f"the grading process was killed by {_signal_name(-returncode)}"
+        else:
+            failure = f"the grading process stopped (exit code {returncode})"
         graded, started = {}, []
         if results.exists():
             for line in results.read_text().splitlines():
@@ -242,7 +343,6 @@ def grade_submission(sub: Submission, *, exercises: dict[str, list[Exercise]],
                         started.append(entry["key"])
                     else:
                         graded[entry["key"]] = entry
-    failure = failure or "the grading process gave no result"
     stopped_in = next((key for key in started if key not in graded), None)
     status = "time limit" if failure.startswith("time limit") else "crashed"
     rows = []
@@ -268,40 +368,237 @@ def default_jobs() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
+def check_output(out_csv: Path, log_dir: Path, folder: Path) -> None:
+    """Raise :class:`GradingError` (one line) before anything is graded if the CSV or its log
+    folder cannot be written, or would be graded as a submission by the next run."""
+    out_csv, log_dir = Path(out_csv), Path(log_dir)
+    for path in (out_csv, log_dir):
+        try:
+            Path(path).resolve().relative_to(Path(folder).resolve())
+        except ValueError:
+            continue
+        raise GradingError(f"{path}: is inside the submissions folder {folder}; the next grading "
+                           "run would grade it as a submission: choose an --out outside it")
+    if out_csv.is_dir():
+        raise GradingError(f"{out_csv}: is a folder; --out names the CSV file to write "
+                           f"(e.g. {out_csv / 'grades.csv'})")
+    if out_csv.exists():
+        try:
+            with out_csv.open(newline="", encoding="utf-8") as f:
+                header = f.readline(4096).strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GradingError(f"{out_csv}: cannot be read to check that the grader wrote it "
+                               f"({getattr(exc, 'strerror', None) or exc}); choose another --out") from None
+        if header and header != ",".join(COLUMNS):
+            raise GradingError(f"{out_csv}: already exists and is not a grades CSV this grader "
+                               "wrote (its first line is not the grader's header); choose another "
+                               "--out, or move the file away")
+    for where in (out_csv.parent, log_dir):
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=where):
+                pass
+        except OSError as exc:
+            blocker = next((p for p in [where, *where.parents] if p.exists() and not p.is_dir()), None)
+            why = (f"{blocker} is a file, not a folder" if blocker is not None
+                   else f"{where} is not writable ({exc.strerror or exc})")
+            raise GradingError(f"{out_csv}: cannot be written: {why}; choose another --out") from None
+
+
+def _digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+class _Progress:
+    """The rows of each file graded so far, one JSON line per file, so that a stopped run
+    resumes where it stopped.  A line is reused only for a file with the same content,
+    graded under the same limits, tests and source notebooks."""
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = path, key
+        self.lock = threading.Lock()
+
+    def load(self, submissions: list[Submission]) -> dict[str, list[dict]]:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return {}
+        wanted = {sub.relative: sub for sub in submissions}
+        done = {}
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                sub = wanted.get(entry["submission"])
+                if sub is None or entry["key"] != self.key or entry["sha256"] != _file_sha256(sub.path):
+                    continue
+                rows = entry["rows"]
+                if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+                    done[sub.relative] = rows
+            except (ValueError, KeyError, TypeError, OSError):
+                continue  # a line cut short by a kill, or another run's
+        return done
+
+    def add(self, sub: Submission, rows: list[dict]) -> None:
+        line = json.dumps(dict(submission=sub.relative, key=self.key, sha256=_file_sha256(sub.path),
+                               rows=rows))
+        with self.lock, self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """SIGTERM and SIGHUP raise :class:`GradingStopped` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        raise GradingStopped(signum)
+
+    saved = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            saved[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _duplicates(submissions: list[Submission]) -> dict[tuple[str, str], list[str]]:
+    """(student, notebook) handed in more than once -> the files."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for sub in submissions:
+        if sub.notebook:
+            seen.setdefault((sub.student, sub.notebook), []).append(sub.relative)
+    return {key: files for key, files in seen.items() if len(files) > 1}
+
+
 def grade(folder: Path, out_csv: Path, *, jobs: int | None = None, time_limit: float = TIME_LIMIT,
           context_limit: float = CONTEXT_LIMIT, notebook_dir: Path = NOTEBOOK_DIR,
-          log_dir: Path | None = None, report=print) -> list[dict]:
-    """Grade every file under ``folder``; write ``out_csv``; return its rows."""
+          log_dir: Path | None = None, report=None) -> list[dict]:
+    """Grade every file under ``folder``; write ``out_csv``; return its rows (``report``:
+    where the progress lines go, default stdout, each flushed as it is written).
+
+    Raises :class:`GradingError` before grading for an ``out_csv`` that cannot be written,
+    and :class:`GradingStopped` when Ctrl-C, SIGTERM or SIGHUP stops the run (the files
+    graded by then are saved; the same call resumes)."""
+    report = report or (lambda line: print(line, flush=True))  # a pipe (| tee) sees each file
     folder, out_csv = Path(folder), Path(out_csv)
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder of submissions at {folder}")
+    log_dir = log_dir if log_dir is not None else out_csv.with_suffix("").with_name(out_csv.stem + "-logs")
+    check_output(out_csv, log_dir, folder)
     exercises = series(notebook_dir)
     sources = {path.stem: path for path in notebook_paths(notebook_dir)}
     submissions = find_submissions(folder, list(exercises))
-    log_dir = log_dir if log_dir is not None else out_csv.with_suffix("").with_name(out_csv.stem + "-logs")
+    duplicates = _duplicates(submissions)
+    for (student, notebook), files in sorted(duplicates.items()):
+        report(f"note: {student} handed in {notebook} {len(files)} times ({', '.join(files)}); "
+               "each is graded (see the submission column)")
+    checks = sorted(ex.checks for exs in exercises.values() for ex in exs)
+    key = _digest([*checks, *sorted(sources.values())]) + f":{time_limit:g}:{context_limit:g}"
+    progress = _Progress(log_dir / PROGRESS_NAME, key)
+    done = progress.load(submissions)
+    if done:
+        report(f"resuming: {len(done)} of {len(submissions)} files were graded by a run that was "
+               f"stopped ({progress.path}); grading the other {len(submissions) - len(done)}")
+    control = _Control()
     start = time.perf_counter()
 
-    def one(sub: Submission) -> list[dict]:
+    def one(sub: Submission) -> list[dict] | None:
+        if control.stop.is_set():
+            return None
         rows = grade_submission(sub, exercises=exercises, sources=sources, time_limit=time_limit,
-                                context_limit=context_limit, log_dir=log_dir)
+                                context_limit=context_limit, log_dir=log_dir, control=control)
+        if rows is None:
+            return None
         seconds = rows[-1].pop("_submission_seconds", None)
+        progress.add(sub, rows)
         passed = sum(r["score"] for r in rows)
         report(f"{sub.relative}: {sub.student}, {rows[0]['notebook'] or '?'}: "
                f"{passed:g}/{sum(r['possible'] for r in rows):g}"
                + (f" ({seconds:.0f} s)" if seconds is not None else ""))
         return rows
 
-    with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
-        rows = [row for rows in pool.map(one, submissions) for row in rows]
+    todo = [sub for sub in submissions if sub.relative not in done]
+    graded: dict[str, list[dict]] = dict(done)
+    pool = ThreadPoolExecutor(max_workers=jobs or default_jobs())
+    futures: dict = {}
+    try:
+        with _stop_signals():
+            futures = {pool.submit(one, sub): sub for sub in todo}
+            for future, sub in futures.items():
+                rows = future.result()
+                if rows is not None:
+                    graded[sub.relative] = rows
+    except KeyboardInterrupt as exc:
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must wait
+        control.stop.set()
+        control.kill_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        saved = sum(1 for sub in submissions if sub.relative in graded or _finished(futures, sub))
+        signum = exc.signum if isinstance(exc, GradingStopped) else signal.SIGINT
+        how = "SIGINT (Ctrl-C)" if signum == signal.SIGINT else _signal_name(signum)
+        raise GradingStopped(signum, (
+            f"stopped by {how}; {saved} of {len(submissions)} files are graded and saved in "
+            f"{progress.path}: run the same command again to grade the other "
+            f"{len(submissions) - saved}")) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    rows = []
+    for sub in submissions:
+        for row in graded.get(sub.relative, []):
+            files = duplicates.get((row["student"], row["notebook"]))
+            if files:
+                note = (f"{row['student']} handed in {row['notebook']} {len(files)} times "
+                        f"({', '.join(files)})")
+                row["reason"] = "; ".join(filter(None, [row.get("reason", ""), note]))
+            rows.append(row)
     rows.sort(key=lambda r: (r["student"], r["notebook"], r["exercise"], r["submission"]))
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    with out_csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    tmp = out_csv.with_name(f".{out_csv.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, out_csv)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    progress.remove()
     elapsed = time.perf_counter() - start
     students = len({r["student"] for r in rows})
     report(f"graded {len(submissions)} files of {students} students in {elapsed:.0f} s "
            f"({elapsed / max(len(submissions), 1):.1f} s per file, {jobs or default_jobs()} at a time) "
            f"-> {out_csv} ({len(rows)} rows; logs in {log_dir})")
     return rows
+
+
+def _finished(futures: dict, sub: Submission) -> bool:
+    """Whether ``sub``'s future finished with rows (saved) before the run was stopped."""
+    for future, other in futures.items():
+        if other is sub and future.done() and not future.cancelled() and future.exception() is None:
+            return future.result() is not None
+    return False

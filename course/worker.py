@@ -11,14 +11,21 @@ them) are executed, then each test case of the test file is called with Otter's 
 objects, under a time limit per test case (SIGALRM).  A JSON line is appended to the results
 file when an exercise starts and one when it is graded, so a grader that has to kill this
 process (or finds it dead) still knows what finished and where it stopped.
+
+What the student's code prints is kept in the log up to :data:`OUTPUT_LIMIT` characters per
+exercise (a debugging ``print`` in an endless loop would otherwise write gigabytes before the
+time limit), and this process exits as soon as the grader that started it is gone.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import json
+import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -26,6 +33,62 @@ from pathlib import Path
 
 #: Keep in one line of the CSV.
 REASON_CHARS = 300
+#: Characters of the student's output kept in the log per exercise; the rest is counted.
+OUTPUT_LIMIT = 1_000_000
+
+
+class CappedOutput(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` for the student's code: writes through to ``stream``
+    until ``limit`` characters since the last :meth:`reset`, then only counts them (and
+    says so once)."""
+
+    def __init__(self, stream, limit: int = OUTPUT_LIMIT):
+        self.stream, self.limit = stream, limit
+        self.used = self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text) -> int:
+        text = str(text)
+        keep = text[:max(0, self.limit - self.used)]
+        if keep:
+            self.stream.write(keep)
+            self.used += len(keep)
+        if len(keep) < len(text):
+            if not self.dropped:
+                self.stream.write(f"\n[grader: output over {self.limit:,} characters left out]\n")
+            self.dropped += len(text) - len(keep)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def reset(self) -> None:
+        """A new exercise: say how much was left out, and allow ``limit`` more."""
+        if self.dropped:
+            self.stream.write(f"[grader: {self.dropped:,} characters of output left out]\n")
+        self.used = self.dropped = 0
+        self.stream.flush()
+
+
+def exit_with_parent(folder: Path | None = None, every_s: float = 0.5) -> None:
+    """Exit as soon as the grader that started this process is gone (killed with SIGKILL,
+    say): the worker runs in a session of its own, which no terminal's Ctrl-C reaches.
+    ``folder``, the grader's temporary folder for this submission, is removed first (the
+    grader cannot any more)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        if folder is not None and folder.name.startswith("blurutils-grade-"):
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="grader-watch", daemon=True).start()
 
 
 class TimeLimit(BaseException):
@@ -135,7 +198,7 @@ def grade_exercise(exercise: dict, env: dict, limit: float) -> dict:
         if timed_out:  # an endless loop would loop again in every later test case
             failures.append(f"{tc.name}: not run after a test case ran over the time limit")
             continue
-        print(f"--- {exercise['key']}: {tc.name}", flush=True)
+        print(f"--- {exercise['key']}: {tc.name}", file=sys.__stdout__, flush=True)
         try:
             with time_limit(limit):
                 tc.body.call_func(env)
@@ -147,8 +210,8 @@ def grade_exercise(exercise: dict, env: dict, limit: float) -> dict:
             failures.append(f"{tc.name}: NotImplementedError: {exc}")
         except BaseException as exc:  # noqa: BLE001 - SystemExit and the like count as failures
             message = _failure(test_file, tc, exc)
-            print(message, flush=True)
-            traceback.print_exc()
+            print(message, file=sys.__stdout__, flush=True)
+            traceback.print_exc(file=sys.__stdout__)
             failures.append(f"{tc.name}: {type(exc).__name__}: {exc}")
         else:
             row["tests_passed"] += 1
@@ -167,6 +230,10 @@ def grade_exercise(exercise: dict, env: dict, limit: float) -> dict:
 
 
 def main(job_path: str) -> int:
+    exit_with_parent(Path(job_path).resolve().parent)
+    log = sys.stdout
+    student_output = CappedOutput(log)
+    sys.stdout = sys.stderr = student_output
     job = json.loads(Path(job_path).read_text())
     results = Path(job["results"])
     # otter's package imports nbformat, whose JSON-schema validator imports rfc3987_syntax
@@ -180,14 +247,15 @@ def main(job_path: str) -> int:
             for source in job["context"]:
                 exec(compile(source, "<notebook setup>", "exec"), env)
     except BaseException as exc:  # noqa: BLE001
-        traceback.print_exc()
+        traceback.print_exc(file=log)
         reason = one_line(f"the grading setup of this notebook failed: {type(exc).__name__}: {exc}")
         with results.open("a") as out:
             for exercise in job["exercises"]:
                 out.write(json.dumps(dict(key=exercise["key"], status="grader error", reason=reason)) + "\n")
         return 1
-    print(f"setup: {time.perf_counter() - start:.1f} s", flush=True)
+    print(f"setup: {time.perf_counter() - start:.1f} s", file=log, flush=True)
     for exercise in job["exercises"]:
+        student_output.reset()
         with results.open("a") as out:
             out.write(json.dumps(dict(key=exercise["key"], started=True)) + "\n")
         start = time.perf_counter()

@@ -8,9 +8,10 @@ import pytest
 
 import blurutils
 from blurutils import metrics
-from blurutils.baselines import (BASELINES, FARNEBACK_PARAMS, baseline_name, copy_previous,
-                                 farneback_flow, flow_midpoint, linear_blend,
-                                 midpoint_from_flow, predict_baseline)
+from blurutils.baselines import (BASELINES, FARNEBACK_PARAMS, copy_previous, farneback_flow,
+                                 flow_midpoint, linear_blend, midpoint_from_flow,
+                                 predict_baseline)
+from blurutils.catalog import baseline_name
 from blurutils.errors import ConfigError, FrameError
 from blurutils.frames import to_unit_float
 from blurutils.pairs import examples_for

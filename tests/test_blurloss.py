@@ -18,9 +18,10 @@ import tensorflow as tf  # noqa: E402
 
 from blurutils import metrics  # noqa: E402
 from blurutils.blurloss import (  # noqa: E402
-    BLUR_LOSS_NAMES, DEFAULT_LAMBDA, BlurAwareLoss, blur_loss_name, blur_penalty,
-    is_blur_aware_name, laplacian_tensor, laplacian_variance_tensor, loss_from_name,
-    make_blur_aware_loss, parse_blur_loss_name)
+    BlurAwareLoss, blur_penalty, laplacian_tensor, laplacian_variance_tensor, loss_from_name,
+    make_blur_aware_loss)
+from blurutils.catalog import (  # noqa: E402
+    BLUR_LOSS_NAMES, DEFAULT_LAMBDA, blur_loss_name, is_blur_aware_name, parse_blur_loss_name)
 from blurutils.losses import get_loss  # noqa: E402
 
 

@@ -827,3 +827,162 @@ def test_a_worker_never_outlives_a_parent_killed_with_sigkill(tmp_path):
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=30)
     assert _gone(worker), "orphaned worker still running"
+
+
+# ----------------------------------------------------------------- what the commands use
+# The command line's handlers call these; each lives in its own stage's module.
+
+@pytest.mark.parametrize("make, words", [
+    (lambda d: d / "missing.png", ["no such file"]),
+    (lambda d: d, ["is a directory"]),
+    (lambda d: _write(d / "cut.npy", _npy_header((1000, 100, 200))), ["truncated", "claims"]),
+    (lambda d: _write(d / "huge.npy", _npy_header((10**6, 10**4, 10**3))),
+     ["header claims", "bytes blur reads"]),
+    (lambda d: _write(d / "garbage.npy", b"not an array at all"), ["not a readable .npy"]),
+])
+def test_frames_file_reader_on_a_bad_file_is_one_line(tmp_path, make, words):
+    """``frames.read_frames_file`` (``blur``'s reader): every bad file is one FrameError
+    line naming the file, raised from headers before anything large is read."""
+    from blurutils.errors import FrameError
+    from blurutils.frames import read_frames_file
+
+    path = make(tmp_path)
+    with pytest.raises(FrameError) as caught:
+        read_frames_file(path)
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1 and message.startswith(f"{path}: "), message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_frames_file_reader_reads_an_image_and_an_array(tmp_path):
+    from blurutils.frames import read_frames_file
+
+    image = noise_image()
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    np.save(tmp_path / "a.npy", np.stack([image, image[::-1]]))
+    assert np.array_equal(read_frames_file(tmp_path / "a.png"), image)
+    assert read_frames_file(tmp_path / "a.npy").shape == (2, 100, 200)
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """A .npy header (uint8, ``shape``) with no data after it."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_model_shapes_come_from_the_catalog_and_the_frame_shape():
+    """``training.model_shapes``: each catalog model's input frames as channels, one frame
+    out, of the package's frame shape (no literal 100x200 anywhere but ``frames``)."""
+    from blurutils.catalog import MODELS
+    from blurutils.frames import FRAME_SHAPE
+    from blurutils.training import model_shapes
+
+    expected = {"Backward": 1, "Forward": 1, "Bi-Directional": 2, "Convolutional": 1}
+    assert set(expected) == set(MODELS)
+    for name, k in expected.items():
+        assert model_shapes(name) == ((*FRAME_SHAPE, k), (*FRAME_SHAPE, 1))
+    assert model_shapes("bi", (50, 100)) == ((50, 100, 2), (50, 100, 1))
+
+
+def test_trained_model_loader_refuses_a_missing_or_damaged_file(tmp_path, monkeypatch):
+    """``training.load_trained_model``: a missing or damaged model is one ConfigError line,
+    checked before TensorFlow is imported; the default is the ``reproduce`` run's model."""
+    from blurutils.errors import ConfigError
+    from blurutils.training import load_trained_model
+
+    monkeypatch.setenv("BLURUTILS_RESULTS_DIR", str(tmp_path / "results"))
+    default = tmp_path / "results" / "runs" / "Bi-Directional-MSE" / "model.keras"
+    train = "`python -m blurutils reproduce --models Bi-Directional --losses MSE`"
+    with pytest.raises(ConfigError) as caught:
+        load_trained_model(None)
+    assert str(caught.value) == (f"{default}: no trained Bi-Directional model; train one "
+                                 f"with {train} or pass --model")
+    damaged = _write(tmp_path / "damaged.keras", b"PK\x03\x04 cut short")
+    with pytest.raises(ConfigError, match=r"damaged\.keras: the model file is damaged \(") as c:
+        load_trained_model(damaged)
+    assert str(c.value).endswith(f"train it again ({train}) or pass another --model")
+
+
+def test_trained_model_loader_checks_the_catalog_shape(tmp_path):
+    """A loadable model of the wrong shape (a one-frame model given as Bi-Directional) is
+    one line naming the shape the catalog and the frame shape ask for."""
+    from blurutils.errors import ConfigError
+    from blurutils.session import quiet_tensorflow
+    from blurutils.training import load_trained_model
+
+    quiet_tensorflow()
+    import keras
+
+    inputs = keras.Input((100, 200, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    path = tmp_path / "one-frame.keras"
+    model.save(path)
+    with pytest.raises(ConfigError) as caught:
+        load_trained_model(path)
+    assert str(caught.value) == (f"{path}: input shape (100, 200, 1) is not a "
+                                 "Bi-Directional model's (100, 200, 2)")
+    assert load_trained_model(path, "Forward").output_shape == (None, 100, 200, 1)
+
+
+def test_stop_signals_become_stopped_and_handlers_come_back():
+    """``isolation.stop_signals_as_interrupts``: SIGTERM inside raises Stopped (exit status
+    143 in the command line); the previous handler is back afterwards; outside the
+    main thread it changes nothing."""
+    import signal
+    import threading
+    import time
+
+    from blurutils.isolation import Stopped, stop_signals_as_interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Stopped) as caught:
+        with stop_signals_as_interrupts():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the handler's exception ends the sleep at once
+    assert (caught.value.signum, caught.value.name) == (signal.SIGTERM, "SIGTERM")
+    assert signal.getsignal(signal.SIGTERM) == before
+
+    seen = []
+
+    def in_a_thread():
+        with stop_signals_as_interrupts():
+            seen.append(signal.getsignal(signal.SIGHUP))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [signal.getsignal(signal.SIGHUP)]
+
+
+def test_console_tables_are_written_once_for_a_study_and_for_seeds():
+    """``report.console_tables``: the text ``reproduce`` prints after a study, with the
+    columns of one study or of the mean over seeds."""
+    import pandas as pd
+
+    from blurutils.report import CONSOLE_COLUMNS, console_tables
+
+    table = pd.DataFrame({c: [1.23456] for c in set(sum(CONSOLE_COLUMNS.values(), []))})
+    verdicts = pd.DataFrame({"observation": ["O1"], "paper": ["holds"], "blur": ["fails"],
+                             "verdict": ["mixed"], "claim": ["MSE blurs most"]})
+    text = console_tables(table, table, verdicts)
+    lines = text.splitlines()
+    assert lines[:2] == ["", "Table 1: Blur Factor of the test predictions"]
+    assert lines[2].split() == CONSOLE_COLUMNS[False] and "1.235" in lines[3]
+    assert "Table 2: Relative Blur Factor" in lines and "n_seeds" not in text
+    assert lines[-1] == f"  O1     {'holds':<14} | {'fails':<14} | {'mixed':<14} MSE blurs most"
+    seeds = console_tables(table, table, verdicts[["observation", "verdict", "claim"]],
+                           over_seeds=True).splitlines()
+    assert seeds[1] == "Table 1: Blur Factor, mean over seeds with a 95% interval"
+    assert seeds[2].split() == CONSOLE_COLUMNS[True]
+    assert seeds[-2:] == ["The paper's observations over seeds:",
+                          f"  O1     {'mixed':<40} MSE blurs most"]

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import SECRET_URL
 
-from blurutils.config import (ALL_LOSSES, ALL_MODELS, PROFILES, StudyConfig, dump_config,
-                              from_dict, load_config, make_config)
+from blurutils.catalog import ALL_LOSSES, ALL_MODELS
+from blurutils.config import (PROFILES, StudyConfig, dump_config, from_dict, load_config,
+                              make_config)
 from blurutils.errors import BlurUtilsError, ConfigError
-from blurutils.sources import cache_key
+from blurutils.download import cache_key
 
 
 def write_yaml(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:

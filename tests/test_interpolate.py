@@ -86,7 +86,8 @@ def test_cli_writes_a_playable_video_with_twice_the_frames_minus_one(tmp_path):
 
 
 def test_cli_bidirectional_uses_a_saved_model_and_scores_it(tmp_path):
-    from blurutils.models import build_model, model_spec
+    from blurutils.catalog import model_spec
+    from blurutils.models import build_model
     from blurutils.session import quiet_tensorflow
 
     quiet_tensorflow()

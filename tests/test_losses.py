@@ -13,8 +13,9 @@ quiet_tensorflow()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from blurutils.catalog import LOSS_NAMES  # noqa: E402
 from blurutils.losses import (  # noqa: E402
-    LOSS_NAMES, cosine_proximity, get_loss, last_axis_cosine_proximity)
+    cosine_proximity, get_loss, last_axis_cosine_proximity)
 from blurutils.models import build_conv_autoencoder  # noqa: E402
 
 H, W = 100, 200

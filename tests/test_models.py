@@ -12,8 +12,9 @@ quiet_tensorflow()
 
 import keras  # noqa: E402
 
+from blurutils.catalog import MODELS, model_spec  # noqa: E402
 from blurutils.models import (  # noqa: E402
-    MODELS, build_conv_autoencoder, build_model, make_optimizer, model_spec)
+    build_conv_autoencoder, build_model, make_optimizer)
 
 H, W = 100, 200
 #: The paper's multilayer autoencoder: input, 1024-512-256, code 128, 256-512-1024, output.

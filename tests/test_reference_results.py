@@ -199,3 +199,15 @@ def test_a_fresh_checkout_trains_on_the_reference_frames(tmp_path, monkeypatch):
     committed = {run: json.loads((REFERENCE / "standard" / "runs" / run / "run.json")
                                  .read_text())["data_fingerprint"] for run in RUNS}
     assert fresh == committed
+
+
+def test_this_code_reuses_every_committed_run(tmp_path, monkeypatch):
+    """A run's fingerprint covers its settings and ``models.py``'s code: a change there
+    would make ``make reference`` (and the film's resume) retrain every committed run.
+    Today's code must count each committed standard run as finished."""
+    from blurutils.config import load_config
+    from blurutils.study import unfinished_runs
+
+    monkeypatch.setenv("BLURUTILS_DATA_DIR", str(tmp_path / "data"))
+    config = load_config(REFERENCE / "standard.yaml", out=str(REFERENCE / "standard"))
+    assert unfinished_runs(config) == []

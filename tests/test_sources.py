@@ -30,8 +30,9 @@ from blurutils.cli import main
 from blurutils.errors import BlurUtilsError, SourceError
 from blurutils.frames import load_frames
 from blurutils.paths import data_dir, frames_dir, raw_dir
-from blurutils.sources import (PAPER_VIDEO_URL, SAMPLE_CREDIT, cache_key, resolve_source,
-                               source_kind, synthetic_path, youtube_id)
+from blurutils.download import cache_key, youtube_id
+from blurutils.sources import (PAPER_VIDEO_URL, SAMPLE_CREDIT, resolve_source, source_kind,
+                               synthetic_path)
 
 yt_dlp = pytest.importorskip("yt_dlp")
 

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blurutils.config import ALL_LOSSES, ALL_MODELS, load_config, make_config
+from blurutils.catalog import ALL_LOSSES, ALL_MODELS
+from blurutils.config import load_config, make_config
 from blurutils.errors import SourceError
 from blurutils.metrics import SHARPNESS_COLUMNS
 

@@ -27,9 +27,10 @@ import pytest
 
 from blurutils.errors import ConfigError
 from blurutils.pairs import Examples, examples_for
+from blurutils.session import quiet_tensorflow
 from blurutils.training import (
     XLA_MIN_STEPS, RunConfig, RunFiles, data_fingerprint, make_dataset, predict,
-    quiet_tensorflow, steps_per_epoch, train_run, use_xla)
+    steps_per_epoch, train_run, use_xla)
 
 quiet_tensorflow()
 

@@ -1,4 +1,6 @@
-"""blurutils.viz: the notebooks' pictures draw what they say, with numbers from metrics."""
+"""blurutils.viz: the notebooks' pictures draw what they say, with numbers from metrics;
+blurutils.figures: the paper's figures beside the paper's numbers, saved as PNG files;
+blurutils.lessons: notebooks 03-06's predict -> show -> measure -> summary in one call."""
 
 from __future__ import annotations
 
@@ -334,3 +336,69 @@ def test_unfinished_runs_lists_what_run_study_would_train(tmp_path, isolated_dat
     config = make_config("smoke", models=["Convolutional"], losses=["MSE", "CP"], epochs=1,
                          out=str(tmp_path / "study"))
     assert unfinished_runs(config) == ["Convolutional-MSE", "Convolutional-CP"]
+
+
+# --------------------------------------------------------------------------- the paper's figures
+
+def _table(column_values: dict[tuple[str, str], float]) -> pd.DataFrame:
+    return pd.DataFrame([dict(model=m, loss=l, mean=v, ci_low=v * 0.9, ci_high=v * 1.1)
+                         for (m, l), v in column_values.items()])
+
+
+def test_figures_3_and_4_put_this_reproduction_beside_the_paper(tmp_path) -> None:
+    from blurutils import figures
+
+    fig3 = figures.figure3_blur_factor(_table({("Forward", "MSE"): 120.0,
+                                               ("Convolutional", "MSE"): 800.0}))
+    ours, paper = fig3.axes[:2]
+    assert (ours.get_title(), paper.get_title()) == (figures.OURS, figures.PAPER)
+    assert ours.get_yscale() == "log"
+    assert len(ours.lines) == 2                       # one 95% interval per bar of ours
+    fig4 = figures.figure4_relative_blur_factor(_table({("Forward", "MSE"): -0.4}))
+    assert fig4.axes[0].get_yscale() == "symlog"      # a negative RBF stays visible
+    path = figures.save_figure(fig4, tmp_path / "figure4.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert not plt.fignum_exists(fig4.number)
+
+
+def test_figure2_draws_ours_above_the_papers_curves() -> None:
+    from blurutils import figures
+
+    h = pd.DataFrame(dict(epoch=[1, 2], loss=[0.3, 0.2], val_loss=[0.35, 0.25]))
+    data = figures.loss_curves_frame({("Forward", "MSE"): h})
+    assert set(data["source"]) == {figures.OURS, figures.PAPER}
+    assert set(data["loss"]) == {"MSE"} and set(data["split"]) == {"train", "test"}
+    fig = figures.figure2_training_loss({("Forward", "MSE"): h})
+    assert fig.axes[0].get_title() == f"{figures.OURS} — MSE"
+
+
+# --------------------------------------------------------------------------- lessons 03-06
+
+def test_evaluate_model_is_the_notebooks_block(frames: np.ndarray) -> None:
+    """``evaluate_model`` gives what notebooks 03-06 wrote out: predict, the true frames,
+    frame_metrics per test frame, the summary table, and the three-frame picture."""
+    from blurutils.session import quiet_tensorflow
+
+    quiet_tensorflow()
+    from blurutils.evaluation import frame_metrics
+    from blurutils.lessons import evaluate_model
+    from blurutils.metrics import summarize
+    from blurutils.models import build_model
+    from blurutils.training import predict
+
+    model = build_model("Convolutional")
+    test = examples_for("forward", np.array([2, 5, 8]))
+    evaluated = evaluate_model(model, frames, test, name="Convolutional-MSE")
+    pred = predict(model, frames, test)
+    truth = frames[test.targets]
+    metrics = frame_metrics(pred, truth, test.targets)
+    np.testing.assert_array_equal(evaluated.pred, pred)
+    np.testing.assert_array_equal(evaluated.truth, truth)
+    pd.testing.assert_frame_equal(evaluated.metrics, metrics)
+    summary = pd.DataFrame({column: summarize(metrics[column])
+                            for column in ["bf_pred", "bf_true", "rbf", "psnr", "ssim"]}).T
+    pd.testing.assert_frame_equal(
+        evaluated.summary(), summary[["mean", "std", "median", "min", "max", "n_inf"]].round(3))
+    fig = evaluated.show(n=3)
+    assert len(fig.axes) == 9
+    assert fig.axes[2].get_title().startswith("Convolutional-MSE\nBF ")
