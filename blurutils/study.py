@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 import numpy as np
 import pandas as pd
 
-from .catalog import paper_row, run_order
+from .catalog import ModelSpec, model_spec, paper_row, run_order
 from .config import StudyConfig, dump_config
 from .errors import ConfigError
 from .evaluation import (DIAGNOSTICS_FILE, EXTREMES_FILE, blur_fidelity_table, extremes_corrupt,
@@ -68,28 +68,30 @@ class FrameRequest:
                            layout=self.layout, **options)
 
 
-def run_layout(config: StudyConfig, model_name: str) -> str:
-    """The frame layout a run of ``model_name`` trains and is measured on.
+def run_layout(config: StudyConfig, model: ModelSpec | str) -> str:
+    """The frame layout a run of ``model`` (its catalog spec, or a name to look up)
+    trains and is measured on.
 
     ``config.frame_layout`` applies to the dense models (the ones that need the memory);
     the convolutional model keeps the paper's frames, or the authors' with quirk (f).
     """
     from .compat import frame_format_for
-    from .catalog import model_spec
 
-    kind = model_spec(model_name).kind
+    kind = (model if isinstance(model, ModelSpec) else model_spec(model)).kind
     return config.frame_layout if kind == "dense" else frame_format_for(kind, tuple(config.compat))
 
 
-def run_frames(config: StudyConfig, model_name: str) -> np.ndarray:
-    """The study's frames in the layout of ``model_name``'s runs (from the frame cache):
+def run_frames(config: StudyConfig, model: ModelSpec | str) -> np.ndarray:
+    """The study's frames in the layout of ``model``'s runs (from the frame cache):
     what its test examples index and what its predictions are compared with."""
-    return FrameRequest.of(config, run_layout(config, model_name)).load()
+    return FrameRequest.of(config, run_layout(config, model)).load()
 
 
 @dataclass(frozen=True)
 class RunJob:
-    """One run of the study: train (or reuse), predict the test targets, measure."""
+    """One run of the study: train (or reuse), predict the test targets, measure.
+
+    ``run.spec`` is the run's model, resolved once when the run is planned."""
 
     run: "RunConfig"  # noqa: F821  (blurutils.training.RunConfig)
     run_dir: Path
@@ -174,11 +176,13 @@ def plan_runs(config: StudyConfig, n_frames: int, split,
               fingerprint: Callable[[str], str]) -> list[tuple[str, str, RunJob]]:
     """(model, loss, job) for every run of ``config``, in the paper's order.
 
+    Each model's name is looked up in the catalog here, once: its spec travels with the
+    job as ``job.run.spec`` and nothing later looks it up again.
+
     ``fingerprint(layout)`` is the data fingerprint of the frames in that layout
     (:func:`run_layout` says which layout each model uses).
     """
     from .compat import conv_run_settings, model_offsets, run_folder_name
-    from .catalog import model_spec
     from .pairs import DIRECTION_OFFSETS, examples_at
     from .training import RunConfig
 
@@ -189,7 +193,7 @@ def plan_runs(config: StudyConfig, n_frames: int, split,
         conv = spec.kind == "conv"
         filters, cp_last_axis = conv_run_settings(loss, config.conv_filters, quirks) \
             if conv else (0, False)
-        layout = run_layout(config, spec.name)
+        layout = run_layout(config, spec)
         run = RunConfig(model=spec.name, loss=loss, epochs=config.epochs,
                         batch_size=config.conv_batch_size if conv else config.dense_batch_size,
                         seed=config.seed, conv_filters=filters, cp_last_axis=cp_last_axis,
@@ -277,7 +281,6 @@ def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
                   executor: RunExecutor | None = None) -> "CollectedRuns":
     from .compat import measures_reshaped
     from .isolation import run_in_child
-    from .catalog import model_spec
     from .training import read_history
 
     frames, split, jobs = frames_split_and_jobs(config)
@@ -308,7 +311,7 @@ def _collect_runs(config: StudyConfig, out: Path, report: Callable[[str], None],
                                   "missing or unreadable")
         elif job.run_dir not in handed:
             report(f"{job.run.name:<22} already done; reusing its results")
-        reshaped = measures_reshaped(model_spec(model_name).kind, config.compat)
+        reshaped = measures_reshaped(job.run.spec.kind, config.compat)
         # Tables come from the stored (rounded) values, as on every later rerun.
         runs.metrics[(model_name, loss)] = stored[reshaped]
         crash_point("run")

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .catalog import MODELS, ModelSpec, canonical_loss_name
 from .errors import ConfigError
 from .faults import crash_point
 from .pairs import Examples
@@ -72,10 +73,11 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .catalog import MODELS, canonical_loss_name
-
-        if self.model not in MODELS:
+        spec = MODELS.get(self.model)
+        if spec is None:
             raise ConfigError(f"unknown model {self.model!r} (expected one of {', '.join(MODELS)})")
+        # Kept beside the fields, not as one: no part of the fingerprint or run.json.
+        object.__setattr__(self, "_spec", spec)
         if canonical_loss_name(self.loss) != self.loss:
             raise ConfigError(f"loss {self.loss!r}: use its canonical name "
                               f"{canonical_loss_name(self.loss)!r}")
@@ -90,6 +92,13 @@ class RunConfig:
                 f"steps_per_execution={self.steps_per_execution}: must be a positive integer")
         if self.jit_compile not in (True, False, "auto"):
             raise ConfigError(f"jit_compile={self.jit_compile!r}: expected true, false or 'auto'")
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The catalog's entry for ``model`` (kind, direction, inputs, batch size),
+        resolved once when the config is made: the one object a run's model travels
+        as, from :func:`blurutils.study.plan_runs` through training and measuring."""
+        return self._spec
 
     @property
     def name(self) -> str:
@@ -722,7 +731,6 @@ def _initial_model(config: RunConfig, frame_shape: tuple[int, ...], user_model=N
     """
     import keras
 
-    from .catalog import model_spec
     from .models import build_model
 
     if user_model is None:
@@ -730,7 +738,7 @@ def _initial_model(config: RunConfig, frame_shape: tuple[int, ...], user_model=N
                            frame_shape=tuple(frame_shape))
     if not isinstance(user_model, keras.Model):
         raise ConfigError(f"model must be a keras.Model, not {type(user_model).__name__}")
-    k = model_spec(config.model).n_inputs
+    k = config.spec.n_inputs
     expected_in, expected_out = (None, *frame_shape, k), (None, *frame_shape, 1)
     try:
         got_in, got_out = tuple(user_model.input_shape), tuple(user_model.output_shape)

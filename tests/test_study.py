@@ -822,3 +822,58 @@ def test_packing_rounds_compresses_and_reads_back_the_same_table(tmp_path):
     with pytest.raises(ValueError, match="not a readable per-frame metrics file"):
         pack_per_frame_metrics(tmp_path)
     assert (run / "per_frame_metrics.csv").is_file()  # nothing removed
+
+
+# --- a run's model travels as one object ------------------------------------------------
+
+def test_planned_jobs_carry_their_models_spec_looked_up_once(monkeypatch):
+    """plan_runs looks each run's model up in the catalog once; the spec rides on the
+    job's RunConfig (``job.run.spec``), and the layout it chose is the spec's."""
+    import blurutils.study as study
+    from blurutils.catalog import MODELS, model_spec
+    from blurutils.pairs import split_targets
+
+    config = make_config("smoke", frame_layout="half", compat=["fillnet"])
+    names: list[str] = []
+    monkeypatch.setattr(study, "model_spec", lambda name: names.append(name) or model_spec(name))
+    jobs = study.plan_runs(config, 40, split_targets(40), fingerprint=lambda layout: layout)
+    assert names == [model for model, _, _ in jobs]  # once per run, at planning
+    for model, _, job in jobs:
+        assert job.run.spec is MODELS[model]
+        assert job.frames.layout == study.run_layout(config, job.run.spec) \
+            == study.run_layout(config, model)  # a spec, or a name looked up at the edge
+        assert job.measure_reshaped == (job.run.spec.kind == "dense")
+    assert {job.frames.layout for _, _, job in jobs} == {"half", "fillnet_conv"}
+
+
+def test_running_a_study_looks_each_model_up_only_where_it_plans(tmp_path, monkeypatch):
+    """Planning, training, predicting and collecting one dense and one conv run call
+    ``catalog.model_spec`` once per run, in ``study.plan_runs``; the only other calls are
+    ``models.build_model`` and ``models.make_optimizer``'s own (``models.py`` is part of
+    every run's fingerprint and keeps its name-taking API), once each per trained run.
+    A rerun trains nothing and looks up nothing beyond planning."""
+    import sys
+    from collections import Counter
+
+    import blurutils.catalog as catalog
+    from blurutils.study import collect_runs
+
+    config = make_config("smoke", models=["Forward", "Convolutional"], losses=["MSE"],
+                         epochs=1, conv_filters=2, frame_layout="half", isolate_runs=False,
+                         keep_models=False, out=str(tmp_path / "out"))
+    callers: Counter = Counter()
+    real = catalog.model_spec
+
+    def counting(name):
+        callers[sys._getframe(1).f_globals["__name__"]] += 1
+        return real(name)
+
+    for module in [m for name, m in sys.modules.items() if name.startswith("blurutils")]:
+        if getattr(module, "model_spec", None) is real:
+            monkeypatch.setattr(module, "model_spec", counting)
+    runs = collect_runs(config, report=lambda line: None)
+    assert set(runs.metrics) == {("Forward", "MSE"), ("Convolutional", "MSE")}
+    assert callers == {"blurutils.study": 2, "blurutils.models": 4}
+    callers.clear()
+    collect_runs(config, report=lambda line: None)
+    assert callers == {"blurutils.study": 2}

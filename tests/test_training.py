@@ -946,3 +946,52 @@ def test_corrupt_state_json_trains_from_scratch(state, tmp_path, caplog):
     with caplog.at_level("WARNING", logger="blurutils.training"):
         assert _load_checkpoint(files) is None
     assert "state.json is corrupt" in caplog.text
+
+
+# --- the run's model spec -------------------------------------------------------------
+
+#: RunConfig's fields, as written to every run.json (the spec is not one of them).
+RUN_CONFIG_FIELDS = ["model", "loss", "epochs", "batch_size", "seed", "conv_filters",
+                     "jit_compile", "steps_per_execution", "checkpoint_interval_s",
+                     "data_fingerprint", "cp_last_axis", "extra"]
+
+
+@pytest.mark.parametrize("name", ["Forward", "Backward", "Bi-Directional", "Convolutional"])
+def test_run_config_carries_its_catalog_spec(name):
+    import copy
+    import pickle
+
+    from blurutils.catalog import MODELS
+
+    config = RunConfig(name, "MSE", data_fingerprint="abc")
+    assert config.spec is MODELS[name]
+    assert pickle.loads(pickle.dumps(config)).spec == config.spec  # to a worker process
+    assert copy.deepcopy(config).spec == config.spec
+    assert dataclasses.replace(config, model="Forward").spec is MODELS["Forward"]
+
+
+def test_the_spec_changes_neither_the_fingerprint_nor_run_json():
+    """The spec is no field: asdict, the fingerprint (its formula written out here) and
+    run.json hold exactly what they held before it, so no committed run retrains."""
+    import hashlib
+
+    from blurutils.models import builder_source_hash
+
+    config = RunConfig("Bi-Directional", "CP", epochs=3, seed=2, data_fingerprint="abc",
+                       extra={"note": 1})
+    assert list(asdict(config)) == RUN_CONFIG_FIELDS
+    assert [f.name for f in dataclasses.fields(RunConfig)] == RUN_CONFIG_FIELDS
+    hashed = {"model": "Bi-Directional", "loss": "CP", "epochs": 3, "batch_size": 64,
+              "seed": 2, "conv_filters": 16, "data_fingerprint": "abc",
+              "extra": {"note": 1}, "builders": builder_source_hash()}
+    assert config.fingerprint() == hashlib.sha256(
+        json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+    run_json = json.loads(training._run_json("done", config, "arch"))
+    assert list(run_json) == ["status", "fingerprint", "architecture", *RUN_CONFIG_FIELDS]
+    assert run_json["fingerprint"] == config.fingerprint()
+    assert "spec" not in json.dumps(run_json)
+
+
+def test_an_unknown_model_is_still_a_config_error():
+    with pytest.raises(ConfigError, match="unknown model 'forward'"):
+        RunConfig("forward", "MSE")  # canonical names only: the catalog resolves prefixes
