@@ -26,9 +26,30 @@ RUNS = [f"{m}-{l}" for m in ("Backward", "Forward", "Bi-Directional", "Convoluti
         for l in ("MSE", "MSLE", "CP")]
 
 
+#: The film's seeds whose tables are written (each a study folder of its own).
+FILM_SEEDS = sorted(p for p in (REFERENCE / "film" / "seeds").glob("seed-*")
+                    if (p / "table1_blur_factor.csv").is_file())
+
+
 @pytest.fixture(params=FOLDERS, ids=lambda f: f.name)
 def folder(request) -> Path:
     return request.param
+
+
+@pytest.fixture(params=FOLDERS + FILM_SEEDS,
+                ids=lambda f: f"film-{f.name}" if f.parent.name == "seeds" else f.name)
+def measured_folder(request) -> Path:
+    """Every committed single-seed study with per-frame metrics, the film's seeds too."""
+    return request.param
+
+
+def test_the_films_seeds_are_small_and_model_free():
+    assert FILM_SEEDS, "reference_results/film has no seed with tables"
+    files = [p for p in (REFERENCE / "film").rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix == ".keras" or "checkpoint" in p.name]
+    assert sum(p.stat().st_size for p in files) < 15 * 2**20
+    for seed in FILM_SEEDS:
+        assert sorted(p.name for p in (seed / "runs").iterdir()) == sorted(RUNS)
 
 
 def test_the_folder_is_complete_small_and_model_free(folder):
@@ -45,11 +66,19 @@ def test_the_folder_is_complete_small_and_model_free(folder):
     assert info["seconds"] > 0 and info["machine"]["cpu_count"] >= 1
 
 
-def _per_frame(folder: Path, run: str) -> pd.DataFrame:
-    """A run's per-frame metrics: ``per_frame_metrics.csv``, or gzipped where the folder
-    would otherwise exceed its size limit (the paper scale)."""
+def _per_frame_path(folder: Path, run: str) -> Path:
+    """A run's per-frame metrics file: ``per_frame_metrics.csv``, or compressed where the
+    folder would otherwise exceed its size limit (gzip: the paper scale; xz at six
+    significant digits: the film)."""
     plain = folder / "runs" / run / "per_frame_metrics.csv"
-    return pd.read_csv(plain if plain.is_file() else plain.with_name(plain.name + ".gz"))
+    for path in (plain, plain.with_name(plain.name + ".gz"), plain.with_name(plain.name + ".xz")):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(plain)
+
+
+def _per_frame(folder: Path, run: str) -> pd.DataFrame:
+    return pd.read_csv(_per_frame_path(folder, run))
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -58,11 +87,11 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("table, column", [("table1_blur_factor.csv", "bf_pred"),
                                            ("table2_relative_blur_factor.csv", "rbf")])
-def test_tables_equal_their_per_frame_metrics(folder, table, column):
-    summary = pd.read_csv(folder / table).set_index("paper_row")
+def test_tables_equal_their_per_frame_metrics(measured_folder, table, column):
+    summary = pd.read_csv(measured_folder / table).set_index("paper_row")
     for run in RUNS:
         model, loss = run.rsplit("-", 1)
-        values = _per_frame(folder, run)[column]
+        values = _per_frame(measured_folder, run)[column]
         finite = _finite(values.to_numpy(dtype=np.float64))
         row = summary.loc[f"{model} MLAE - {loss}"]
         assert row["n"] == len(values)
@@ -73,17 +102,20 @@ def test_tables_equal_their_per_frame_metrics(folder, table, column):
         assert row["ci_low"] <= row["mean"] <= row["ci_high"]
 
 
-def test_rbf_is_bf_pred_over_bf_true_minus_one_in_every_run(folder):
+def test_rbf_is_bf_pred_over_bf_true_minus_one_in_every_run(measured_folder):
     for run in RUNS:
-        m = _per_frame(folder, run)
-        np.testing.assert_allclose(m["rbf"], m["bf_pred"] / m["bf_true"] - 1, rtol=1e-8, atol=1e-9)  # CSV rounding near 0
+        path = _per_frame_path(measured_folder, run)
+        m = pd.read_csv(path)
+        # CSV rounding: ten significant digits, or six in the film's xz files
+        rtol, atol = (1e-5, 1e-5) if path.suffix == ".xz" else (1e-8, 1e-9)
+        np.testing.assert_allclose(m["rbf"], m["bf_pred"] / m["bf_true"] - 1, rtol=rtol, atol=atol)
 
 
-def test_diagnostics_agree_with_each_runs_file_and_its_learned_label(folder):
-    table = pd.read_csv(folder / "diagnostics.csv").set_index("method")
+def test_diagnostics_agree_with_each_runs_file_and_its_learned_label(measured_folder):
+    table = pd.read_csv(measured_folder / "diagnostics.csv").set_index("method")
     for run in RUNS:
         model, loss = run.rsplit("-", 1)
-        stored = json.loads((folder / "runs" / run / "diagnostics.json").read_text())
+        stored = json.loads((measured_folder / "runs" / run / "diagnostics.json").read_text())
         row = table.loc[f"{model} MLAE - {loss}"]
         assert row["input_gain_db"] == pytest.approx(stored["input_gain_db"], rel=1e-9)
         assert row["input_gain_db"] == pytest.approx(
@@ -93,9 +125,9 @@ def test_diagnostics_agree_with_each_runs_file_and_its_learned_label(folder):
     assert table.loc["Mean frame", "spread"] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_verdicts_follow_the_learned_labels(folder):
-    verdicts = pd.read_csv(folder / "verdicts.csv")
-    table1 = pd.read_csv(folder / "table1_blur_factor.csv")
+def test_verdicts_follow_the_learned_labels(measured_folder):
+    verdicts = pd.read_csv(measured_folder / "verdicts.csv")
+    table1 = pd.read_csv(measured_folder / "table1_blur_factor.csv")
     idle = table1[table1["learned"] != "yes"]
     if len(idle):
         # some observation rests on a run that did not learn: it must say so
