@@ -60,3 +60,14 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+def env_for(data: Path, **extra: str) -> dict[str, str]:
+    """The environment for a ``python -m blurutils`` subprocess on its own data folder
+    ``data`` (this checkout on PYTHONPATH, no crash points or debug switches inherited)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BLURUTILS_DEBUG", "BLURUTILS_CRASH_AT", "PYTHONIOENCODING")}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+               BLURUTILS_DATA_DIR=str(data),
+               BLURUTILS_RESULTS_DIR=str(data.parent / "default-results"), **extra)
+    return env

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import one_line
+from helpers import env_for, one_line
 
 from blurutils.errors import ConfigError
 from blurutils.paths import RESULTS_MARKER, prepare_results_folder
@@ -39,14 +39,6 @@ losses: [MSE]
 baselines: none
 """
 RUN = "Convolutional-MSE"
-
-
-def env_for(data: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("BLURUTILS_DEBUG", "BLURUTILS_CRASH_AT", "PYTHONIOENCODING")}
-    env.update(PYTHONPATH=str(REPO), BLURUTILS_DATA_DIR=str(data),
-               BLURUTILS_RESULTS_DIR=str(data.parent / "default-results"), **extra)
-    return env
 
 
 def cli(*args: str, data: Path, cwd: Path | None = None, timeout: float = 300,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import one_line
+from helpers import env_for, one_line
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -34,14 +34,6 @@ from course.series import tags  # noqa: E402
 
 #: Another user's id for the files of "another student" (only root can give files away).
 OTHER_UID = 1001
-
-
-def env_for(data: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("BLURUTILS_DEBUG", "BLURUTILS_CRASH_AT", "PYTHONIOENCODING")}
-    env.update(PYTHONPATH=str(REPO), BLURUTILS_DATA_DIR=str(data),
-               BLURUTILS_RESULTS_DIR=str(data.parent / "default-results"), **extra)
-    return env
 
 
 def cli(*args, data: Path, prefix: list[str] | None = None, env: dict | None = None,
