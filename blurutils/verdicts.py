@@ -33,14 +33,15 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .catalog import ALL_MODELS
+from .catalog import ALL_MODELS, is_blur_aware_name, parse_blur_loss_name
 from .errors import BlurUtilsError
 from .statistics import (DOES_NOT_HOLD, HOLDS, NOT_MEANINGFUL, NOT_TESTED,
                          binomial_interval, contiguous_segments, effective_n, segment_t_ci)
 
-__all__ = ["BLUR_MEASURES", "Measure", "OBSERVATIONS", "PAPER_MEASURE", "UNDETERMINED",
-           "blur_by_motion", "observation_readings", "read_study_readings",
-           "readings_over_seeds", "side_by_side"]
+__all__ = ["BLUR_MEASURES", "LOSS_MEASURES", "Measure", "OBSERVATIONS", "PAPER_MEASURE",
+           "UNDETERMINED", "blur_by_motion", "loss_effect", "loss_effects",
+           "observation_readings", "read_study_readings", "readings_over_seeds",
+           "side_by_side"]
 
 UNDETERMINED = "undetermined"
 
@@ -431,9 +432,98 @@ def conv_to_dense_by_motion(folder: str | Path) -> pd.DataFrame:
     return out
 
 
+#: The measures a loss is judged with: the paper's, the calibrated blur measures, and the
+#: two that failed the calibration (Tenengrad rewards stripes two rows wide; the blur
+#: effect is fooled by noise), kept to show what a measure-gaming loss looks like.
+LOSS_MEASURES: tuple[tuple[Measure, bool], ...] = (
+    (PAPER_MEASURE, False),
+    *((m, True) for m in BLUR_MEASURES),
+    (Measure("Tenengrad (1 / Sobel energy)", "tbf_pred", "rtbf", 1.0), False),
+    (Measure("blur effect (Crété-Roffet)", "blur_effect_pred", "rblur_effect", 0.1), False),
+)
+#: Fidelity columns: (label, column); higher is better.
+FIDELITY = (("PSNR (dB)", "psnr"), ("SSIM", "ssim"))
+
+
+def loss_effect(base: pd.DataFrame, variant: pd.DataFrame) -> pd.DataFrame:
+    """What changing a run's loss did, on the test frames both runs measured: per sharpness
+    measure the variant's blur score over the base's (geometric mean of per-frame ratios,
+    95% cluster-robust interval over contiguous test segments) read as *sharper*,
+    *blurrier* or *undetermined*, and each run's distance to the truth's sharpness
+    (|mean relative score|); per fidelity measure the mean difference, read as *better*,
+    *worse* or *undetermined*.  ``calibrated`` marks the measures that passed the
+    calibration (immune to contrast and stripes): only they count as evidence of blur."""
+    rows = []
+    for measure, calibrated in LOSS_MEASURES:
+        if measure.score not in base or measure.score not in variant:
+            continue
+        d, seg = _log_ratio(variant, base, measure.score)
+        ci = segment_t_ci(d, seg)
+        outcome = _outcome(ci.low, ci.high)
+        ma = _abs_interval(base, measure.relative)[0]
+        mb = _abs_interval(variant, measure.relative)[0]
+        rows.append({"measure": measure.label, "calibrated": calibrated,
+                     "kind": "blur (variant ÷ base)", "estimate": float(np.exp(ci.mean)),
+                     "low": float(np.exp(ci.low)), "high": float(np.exp(ci.high)),
+                     "reading": {FOR: "blurrier", AGAINST: "sharper"}.get(outcome, UNDETERMINED),
+                     "base |mean relative|": ma, "variant |mean relative|": mb,
+                     "test segments": ci.n_segments})
+    for label, column in FIDELITY:
+        joined = base[["frame", column]].merge(variant[["frame", column]], on="frame",
+                                               suffixes=("_base", "_variant"))
+        diff = (joined[f"{column}_variant"] - joined[f"{column}_base"]).to_numpy(float)
+        ci = segment_t_ci(diff, contiguous_segments(joined["frame"].to_numpy()))
+        outcome = _outcome(ci.low, ci.high)
+        rows.append({"measure": label, "calibrated": np.nan,
+                     "kind": "fidelity (variant − base)", "estimate": ci.mean, "low": ci.low,
+                     "high": ci.high,
+                     "reading": {FOR: "better", AGAINST: "worse"}.get(outcome, UNDETERMINED),
+                     "base |mean relative|": np.nan, "variant |mean relative|": np.nan,
+                     "test segments": ci.n_segments})
+    return pd.DataFrame(rows)
+
+
+def loss_effects(folder: str | Path) -> pd.DataFrame:
+    """:func:`loss_effect` for every blur-aware run in a study folder beside the run of
+    its base loss (``Convolutional-MSE+BLUR`` against ``Convolutional-MSE``), stacked
+    with ``model``, ``base`` and ``variant`` columns; BlurUtilsError when there is none."""
+    import json
+
+    from .evaluation import read_metrics
+
+    runs_dir = Path(folder) / "runs"
+    metrics: dict[Run, pd.DataFrame] = {}
+    for run in sorted(runs_dir.glob("*/run.json")):
+        try:
+            info = json.loads(run.read_text(encoding="utf-8"))
+            key = (str(info["model"]), str(info["loss"]))
+        except (OSError, ValueError, KeyError):
+            continue
+        df = read_metrics(run.parent / "per_frame_metrics.csv")
+        if df is not None:
+            metrics[key] = df
+    tables = []
+    for model, loss in sorted(metrics):
+        if not is_blur_aware_name(loss):
+            continue
+        base = parse_blur_loss_name(loss)[0]
+        if (model, base) not in metrics:
+            continue
+        table = loss_effect(metrics[(model, base)], metrics[(model, loss)])
+        tables.append(table.assign(model=model, base=base, variant=loss))
+    if not tables:
+        raise BlurUtilsError(f"{runs_dir}: no blur-aware run beside a run of its base loss "
+                             "(per-frame metrics of e.g. Convolutional-MSE and "
+                             "Convolutional-MSE+BLUR are needed)")
+    table = pd.concat(tables, ignore_index=True)
+    first = ["model", "base", "variant"]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m blurutils.verdicts [--out FILE.csv] NAME=FOLDER ...``: the readings of
-    several studies side by side (markdown on stdout)."""
+    several studies side by side; ``--loss-effects FOLDER``: what each blur-aware run in
+    a study did beside its base loss (markdown on stdout)."""
     import argparse
     import sys
 
@@ -441,28 +531,37 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m blurutils.verdicts",
                                      description="The six observations' readings in "
-                                     "several studies, side by side.")
-    parser.add_argument("studies", nargs="+", help="NAME=FOLDER (a study's results folder, "
+                                     "several studies, side by side; or the blur-aware "
+                                     "loss's effect on every sharpness measure.")
+    parser.add_argument("studies", nargs="*", help="NAME=FOLDER (a study's results folder, "
                         "or a multi-seed study's)")
     parser.add_argument("--out", default=None, help="also write the table to this .csv")
     parser.add_argument("--motion", action="store_true", help="also BF-2's margin by "
                         "motion band in each study (one seed's folder; loads its frames)")
+    parser.add_argument("--loss-effects", metavar="FOLDER", default=None,
+                        help="instead: each blur-aware run in this study folder judged "
+                        "against the run of its base loss")
     args = parser.parse_args(argv)
+    if bool(args.studies) == bool(args.loss_effects):
+        parser.error("give either NAME=FOLDER ... or --loss-effects FOLDER")
+    motion = {}
     try:
-        studies = {}
-        for item in args.studies:
-            name, sep, folder = item.partition("=")
-            if not sep or not name or not folder:
-                raise BlurUtilsError(f"{item!r}: expected NAME=FOLDER")
-            studies[name] = read_study_readings(folder)
-        table = side_by_side(studies)
-        motion = {}
-        if args.motion:
+        if args.loss_effects:
+            table = loss_effects(args.loss_effects)
+        else:
+            studies = {}
             for item in args.studies:
-                name, _, folder = item.partition("=")
-                motion[name] = conv_to_dense_by_motion(folder)
+                name, sep, folder = item.partition("=")
+                if not sep or not name or not folder:
+                    raise BlurUtilsError(f"{item!r}: expected NAME=FOLDER")
+                studies[name] = read_study_readings(folder)
+            table = side_by_side(studies)
+            if args.motion:
+                for item in args.studies:
+                    name, _, folder = item.partition("=")
+                    motion[name] = conv_to_dense_by_motion(folder)
         if args.out:
-            write_text_atomic(args.out, table.to_csv(index=False))
+            write_text_atomic(args.out, table.to_csv(index=False, float_format="%.6g"))
             if motion:
                 both = pd.concat([m.assign(study=n) for n, m in motion.items()])
                 write_text_atomic(Path(args.out).with_name("bf2_by_motion.csv"),
@@ -470,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BlurUtilsError, OSError) as exc:
         print(f"blurutils.verdicts: error: {exc}", file=sys.stderr)
         return 2
-    print(table.to_markdown(index=False))
+    print(table.to_markdown(index=False, floatfmt=".3g"))
     for name, m in motion.items():
         print(f"\nBF-2 by motion band (mean |frame difference| around the target), {name}:")
         print(m.to_markdown(index=False, floatfmt=".2f"))

@@ -180,3 +180,79 @@ def test_blur_by_motion_bins_targets_by_the_larger_transition_around_them():
     assert table.loc["r", "0.01–1"] == pytest.approx((3.0 * 5.0 * 20.0) ** (1 / 3))
     with pytest.raises(ValueError, match="outside"):
         blur_by_motion(frames, {"r": run.assign(frame=[0, 2, 3, 4, 5])})
+
+
+def _full_run(rng: np.random.Generator, *, laplacian: float, hf: float, psnr: float
+              ) -> pd.DataFrame:
+    """Per-frame metrics with every column a study writes: the Laplacian's scores at
+    ``laplacian`` times the truth's, the high-frequency share's at ``hf`` times, the
+    other measures equal to the truth's, PSNR around ``psnr``."""
+    from blurutils.evaluation import METRIC_COLUMNS
+
+    n = FRAMES.size
+    noise = np.exp(np.repeat(rng.normal(0, 0.02, 12), 20))
+    table = {c: np.ones(n) for c in METRIC_COLUMNS}
+    table["frame"] = FRAMES
+    for score, relative, factor in (("bf_pred", "rbf", laplacian), ("tbf_pred", "rtbf", laplacian),
+                                    ("bf_matched", "rbf_matched", hf), ("hfbf_pred", "rhfbf", hf)):
+        table[score] = factor * noise
+        table[relative] = factor * noise - 1
+    table["psnr"] = psnr + rng.normal(0, 0.05, n)
+    table["ssim"] = np.full(n, 0.8)
+    return pd.DataFrame(table)[METRIC_COLUMNS]
+
+
+def test_a_loss_that_games_the_laplacian_is_seen_by_the_calibrated_measures():
+    from blurutils.verdicts import loss_effect
+
+    rng = np.random.default_rng(3)
+    base = _full_run(rng, laplacian=4.0, hf=2.0, psnr=24.0)
+    # the variant halves the Laplacian's blur score but doubles the calibrated ones
+    variant = _full_run(rng, laplacian=2.0, hf=4.0, psnr=23.0)
+    table = loss_effect(base, variant).set_index("measure")
+    paper = table.loc["Laplacian BF (the paper's)"]
+    assert paper["reading"] == "sharper" and not paper["calibrated"]
+    assert paper["estimate"] == pytest.approx(0.5, rel=0.02)
+    assert paper["low"] < 0.5 < paper["high"] < 1
+    for label in ("1 / high-frequency share", "contrast-matched Laplacian BF"):
+        assert table.loc[label, "reading"] == "blurrier" and table.loc[label, "calibrated"]
+        assert table.loc[label, "estimate"] == pytest.approx(2.0, rel=0.02)
+        # its distance to the truth's sharpness grew: |2 - 1| -> |4 - 1|
+        assert table.loc[label, "base |mean relative|"] == pytest.approx(1.0, rel=0.05)
+        assert table.loc[label, "variant |mean relative|"] == pytest.approx(3.0, rel=0.05)
+    assert table.loc["PSNR (dB)", "reading"] == "worse"
+    assert table.loc["PSNR (dB)", "estimate"] == pytest.approx(-1.0, abs=0.05)
+    assert table.loc["SSIM", "reading"] == UNDETERMINED   # no difference at all
+    assert set(table["test segments"]) == {12}
+
+
+def test_loss_effects_pairs_each_blur_aware_run_with_its_base(tmp_path, capsys):
+    import json
+
+    from blurutils.errors import BlurUtilsError
+    from blurutils.verdicts import loss_effects, main
+
+    rng = np.random.default_rng(0)
+    runs = {("Convolutional", "MSE"): (4.0, 2.0), ("Convolutional", "MSE+BLUR"): (2.0, 4.0),
+            ("Convolutional", "CP+BLUR@1e-05"): (2.0, 2.0),  # no CP run: not compared
+            ("Forward", "MSE"): (1.0, 1.0)}
+    for (model, loss), (lap, hf) in runs.items():
+        folder = tmp_path / "runs" / f"{model}-{loss.replace('+', '_')}"
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"model": model, "loss": loss}))
+        _full_run(rng, laplacian=lap, hf=hf, psnr=24.0).to_csv(
+            folder / "per_frame_metrics.csv", index=False)
+    table = loss_effects(tmp_path)
+    assert set(zip(table["model"], table["base"], table["variant"])) == {
+        ("Convolutional", "MSE", "MSE+BLUR")}
+    out = tmp_path / "effects.csv"
+    assert main(["--loss-effects", str(tmp_path), "--out", str(out)]) == 0
+    assert "MSE+BLUR" in capsys.readouterr().out
+    assert pd.read_csv(out).shape == table.shape
+    (tmp_path / "none").mkdir()
+    with pytest.raises(BlurUtilsError, match="no blur-aware run beside"):
+        loss_effects(tmp_path / "none")
+    assert main(["--loss-effects", str(tmp_path / "none")]) == 2
+    assert "no blur-aware run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):          # neither studies nor --loss-effects
+        main([])
