@@ -243,3 +243,29 @@ def test_this_code_reuses_every_committed_run(tmp_path, monkeypatch):
     monkeypatch.setenv("BLURUTILS_DATA_DIR", str(tmp_path / "data"))
     config = load_config(REFERENCE / "standard.yaml", out=str(REFERENCE / "standard"))
     assert unfinished_runs(config) == []
+
+
+BLUR_AWARE = REFERENCE / "blur-aware-loss"
+
+
+def test_the_blur_aware_loss_table_is_what_its_per_frame_files_give():
+    """loss_effects.csv is recomputed from the committed per-frame files, and says what
+    its README says: sharper on every measure, the calibrated ones included, at a cost
+    in PSNR and SSIM."""
+    from blurutils.verdicts import loss_effects
+
+    committed = pd.read_csv(BLUR_AWARE / "loss_effects.csv")
+    again = loss_effects(BLUR_AWARE)
+    assert list(committed.columns) == list(again.columns)
+    assert list(committed["measure"]) == list(again["measure"])
+    for column in ("estimate", "low", "high"):
+        np.testing.assert_allclose(committed[column], again[column], rtol=1e-5)
+    assert list(committed["reading"]) == list(again["reading"])
+    for variant in ("MSE+BLUR", "CP+BLUR@0.5"):
+        rows = committed[committed["variant"] == variant].set_index("measure")
+        calibrated = rows[rows["calibrated"] == True]  # noqa: E712 (a column of booleans)
+        assert len(calibrated) == 2 and set(calibrated["reading"]) == {"sharper"}
+        assert rows.loc["PSNR (dB)", "reading"] == rows.loc["SSIM", "reading"] == "worse"
+    files = [p for p in BLUR_AWARE.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix == ".keras"]
+    assert sum(p.stat().st_size for p in files) < 3 * 2**20
