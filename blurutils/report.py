@@ -145,6 +145,7 @@ def render_report(result: StudyResult, truth: dict, files: dict[str, Path]) -> s
         f"`{redact(c.source)}`, so magnitudes differ. What should carry over are the orderings "
         "the six observations describe.", "", markdown_table(result.comparison),
         *_reading_lines(result.verdicts),
+        *dense_fidelity_lines(result.diagnostics),
         *_measure_lines(result),
         "## Beyond the paper: blur next to fidelity, and baselines with no learning", "",
         "Means over the test frames. `abs_rbf_mean`: distance from the truth's blur in "
@@ -267,6 +268,31 @@ def _diagnostics_lines(result: StudyResult) -> list[str]:
     else:
         lines += [f"All {len(runs)} runs interpolate (input gain ≥ 1 dB).", ""]
     return lines
+
+
+#: The no-learning baselines a dense run's fidelity is read against.
+_FIDELITY_BARS = ("Copy previous", "Linear blend")
+
+
+def dense_fidelity_lines(diagnostics: pd.DataFrame) -> list[str]:
+    """How far the dense runs — on which five of the six observations rest (all but
+    BF-3) — are from copying the previous frame and blending the neighbours, in PSNR: a
+    blur verdict between runs that fit their targets worse than a copy says little about
+    interpolation.  Empty when the diagnostics lack the runs or the baselines."""
+    if not len(diagnostics) or "psnr_own_db" not in diagnostics:
+        return []
+    psnr = diagnostics.set_index("method")["psnr_own_db"].astype(float)
+    dense = psnr[[" MLAE - " in m and not m.startswith("Convolutional") for m in psnr.index]]
+    if dense.empty or not set(_FIDELITY_BARS) <= set(psnr.index):
+        return []
+    copy, blend = (float(psnr[name]) for name in _FIDELITY_BARS)
+    below_copy, below_blend = int((dense < copy).sum()), int((dense < blend).sum())
+    return [f"**What the dense runs' verdicts rest on.** Five of the six observations (all "
+            f"but BF-3) compare dense runs. Their PSNR is {dense.min():.1f}–{dense.max():.1f} "
+            f"dB, against {copy:.1f} dB for copying the previous frame and {blend:.1f} dB for "
+            f"blending the neighbours: {below_copy} of {len(dense)} dense runs are below "
+            f"copying, {below_blend} below blending ({dense.min() - blend:+.1f} to "
+            f"{dense.max() - blend:+.1f} dB from blending).", ""]
 
 
 def _measure_lines(result: StudyResult) -> list[str]:

@@ -113,3 +113,22 @@ def test_the_note_is_the_first_line_of_the_report(tmp_path: Path, no_reference):
     first, second, rest = noted.split("\n", 2)
     assert first.startswith("> **Note:**") and "keras 3.0.0" in first and second == ""
     assert rest == plain
+
+
+def test_the_report_sets_the_dense_runs_beside_copy_and_blend(tmp_path: Path, no_reference):
+    from blurutils.report import dense_fidelity_lines
+
+    diagnostics = pd.DataFrame({
+        "method": ["Forward MLAE - MSE", "Forward MLAE - CP", "Convolutional MLAE - MSE",
+                   "Copy previous", "Linear blend", "Mean frame"],
+        "psnr_own_db": [18.7, 26.0, 24.2, 22.7, 25.3, 18.0]})
+    line = dense_fidelity_lines(diagnostics)[0]
+    # the conv run (24.2 dB) is not a dense run; one dense run of two is below copying
+    assert "18.7–26.0 dB" in line and "22.7 dB for copying" in line
+    assert "1 of 2 dense runs are below copying, 1 below blending" in line
+    assert "(-6.6 to +0.7 dB from blending)" in line
+    assert dense_fidelity_lines(diagnostics[diagnostics["method"] != "Linear blend"]) == []
+    result = _minimal_result(tmp_path)
+    result.diagnostics = diagnostics.assign(learned="yes")
+    truth = {"mean": 1e-3, "std": 1e-4, "median": 1e-3, "n": 3}
+    assert line in render_report(result, truth, {})
