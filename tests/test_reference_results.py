@@ -106,8 +106,9 @@ def test_rbf_is_bf_pred_over_bf_true_minus_one_in_every_run(measured_folder):
     for run in RUNS:
         path = _per_frame_path(measured_folder, run)
         m = pd.read_csv(path)
-        # CSV rounding: ten significant digits, or six in the film's xz files
-        rtol, atol = (1e-5, 1e-5) if path.suffix == ".xz" else (1e-8, 1e-9)
+        # CSV rounding: ten significant digits, or six in the film's xz files (bf_pred,
+        # bf_true and rbf each within 5e-6 relative: up to 1.5e-5 apart)
+        rtol, atol = (2e-5, 1e-5) if path.suffix == ".xz" else (1e-8, 1e-9)
         np.testing.assert_allclose(m["rbf"], m["bf_pred"] / m["bf_true"] - 1, rtol=rtol, atol=atol)
 
 
