@@ -18,6 +18,7 @@ defined in          names
 ``interpolate``     ``interpolate``, ``write_gif``, ``write_video``
 ``paths``           ``results_dir``, ``REPO_DIR``
 ``session``         ``display_path``, ``trained_runs_only``, ``one_line_interrupt``
+``verdicts``        ``read_study_readings``, ``side_by_side``
 ==================  ====================================================================
 
 Importing it does not import TensorFlow: each run trains in a worker process.
@@ -32,11 +33,12 @@ from .paths import REPO_DIR, results_dir
 from .reference import comparison_with_intervals, paper_tables
 from .session import display_path, one_line_interrupt, trained_runs_only
 from .study import FrameRequest, run_frames, run_study, unfinished_runs
+from .verdicts import read_study_readings, side_by_side
 
 __all__ = [
     "FrameRequest", "REPO_DIR", "audit_variants", "comparison_with_intervals", "display_path",
     "figure2_training_loss", "figure3_blur_factor", "figure4_relative_blur_factor",
     "interpolate", "make_config", "one_line_interrupt", "paper_row", "paper_tables",
-    "results_dir", "run_audit", "run_frames", "run_study", "trained_runs_only",
-    "unfinished_runs", "write_gif", "write_video",
+    "read_study_readings", "results_dir", "run_audit", "run_frames", "run_study",
+    "side_by_side", "trained_runs_only", "unfinished_runs", "write_gif", "write_video",
 ]
