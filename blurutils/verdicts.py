@@ -35,6 +35,7 @@ import pandas as pd
 
 from .catalog import ALL_MODELS, is_blur_aware_name, parse_blur_loss_name
 from .errors import BlurUtilsError
+from .reference import MEASURES as REFERENCE_MEASURES
 from .statistics import (DOES_NOT_HOLD, HOLDS, NOT_MEANINGFUL, NOT_TESTED,
                          binomial_interval, contiguous_segments, effective_n, segment_t_ci)
 
@@ -438,8 +439,7 @@ def conv_to_dense_by_motion(folder: str | Path) -> pd.DataFrame:
 LOSS_MEASURES: tuple[tuple[Measure, bool], ...] = (
     (PAPER_MEASURE, False),
     *((m, True) for m in BLUR_MEASURES),
-    (Measure("Tenengrad (1 / Sobel energy)", "tbf_pred", "rtbf", 1.0), False),
-    (Measure("blur effect (Crété-Roffet)", "blur_effect_pred", "rblur_effect", 0.1), False),
+    *((Measure(*m), False) for m in REFERENCE_MEASURES if m[1] in ("tbf_pred", "blur_effect_pred")),
 )
 #: Fidelity columns: (label, column); higher is better.
 FIDELITY = (("PSNR (dB)", "psnr"), ("SSIM", "ssim"))
