@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_source_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("source", nargs="?", default="sample",
-                       help="sample (default; bundled Big Buck Bunny clip), synthetic, "
+                       help="sample (default; bundled 132-frame Big Buck Bunny clip), excerpt "
+                            "(bundled 1,500 frames of the film), synthetic, bigbuckbunny, "
                             "a video file, or an http(s) URL")
         p.add_argument("--n-frames", type=_positive_int, default=None,
                        help="length of the synthetic clip (default 12000)")
@@ -93,11 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_study_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--profile", default=None,
-                       help="smoke | demo | standard (default) | paper (see README)")
+                       help="smoke | demo | excerpt | standard (default) | paper | film (see README)")
         p.add_argument("--config", default=None, help="YAML file with settings (see "
                                                       "config.yaml in any results folder)")
         p.add_argument("--source", default=None,
-                       help="sample | synthetic | bigbuckbunny | a video path | a URL")
+                       help="sample | excerpt | synthetic | bigbuckbunny | a video path | a URL")
         p.add_argument("--out", default=None, help="results folder (default results/)")
         p.add_argument("--models", default=None, help="comma-separated subset of "
                        "Backward,Forward,Bi-Directional,Convolutional")
@@ -158,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("interpolate", help="double a clip's frame rate with a trained "
                                            "Bi-Directional model or a baseline; writes "
                                            "MP4, GIF and a side-by-side strip")
-    p.add_argument("source", help="sample, synthetic, bigbuckbunny, a video file or an http(s) URL")
+    p.add_argument("source", help="sample, excerpt, synthetic, bigbuckbunny, a video file or an http(s) URL")
     p.add_argument("--method", default="flow",
                    help="bidirectional (a trained model) | blend | flow (default) | copy")
     p.add_argument("--out", required=True, help="output video, e.g. results/interp.mp4")

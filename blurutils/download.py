@@ -61,7 +61,7 @@ FORMAT_SELECTOR = ("bv*[vcodec^=avc1][width>=200][height>=100]"
 FORMAT_SORT: tuple[str, ...] = ("+res", "+size")
 
 #: Appended to every download failure, so the user knows how to carry on offline.
-OFFLINE_HINT = "offline, use the source 'sample', 'synthetic' or a local video file"
+OFFLINE_HINT = "offline, use the source 'sample', 'excerpt', 'synthetic' or a local video file"
 
 _YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _YOUTUBE_HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com",

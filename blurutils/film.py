@@ -96,8 +96,8 @@ BIG_BUCK_BUNNY = FilmArchive(
     pre_credit_frames=11_768,
 )
 
-_OFFLINE = ("offline, use the source 'synthetic' or a local copy of the film "
-            "(--source path/to/bbb.mp4)")
+_OFFLINE = ("offline, use the source 'excerpt' (a minute of the film, bundled), 'synthetic' "
+            "or a local copy of the film (--source path/to/bbb.mp4)")
 _NETWORK_SIGNS = ("NewConnectionError", "Failed to establish a new connection",
                   "Temporary failure in name resolution", "Name or service not known",
                   "Network is unreachable", "Connection refused", "ConnectTimeout",

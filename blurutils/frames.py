@@ -360,7 +360,8 @@ def load_frames(source: str | os.PathLike = "sample", *, max_frames: int | None 
                 **source_options: Any) -> np.ndarray:
     """Frames of a source, preprocessed to uint8 (N, 100, 200), from the cache if present.
 
-    ``source`` is ``"sample"`` (the bundled Big Buck Bunny clip), ``"synthetic"``, a
+    ``source`` is ``"sample"`` (the bundled Big Buck Bunny clip), ``"excerpt"`` (the
+    bundled minute of the film), ``"synthetic"``, a
     video file path or an http(s) URL (see :func:`blurutils.sources.resolve_source`,
     which also takes ``source_options`` such as ``n_frames`` and ``seed`` for the
     synthetic video).  The cache is written atomically, so an interrupted run never

@@ -90,7 +90,8 @@ def examples_for(direction: str, targets: np.ndarray) -> Examples:
 
 
 def split_targets(n_frames: int, *, test_fraction: float = 0.3, seed: int = 0,
-                  method: str = "interleaved", block: int = SPLIT_BLOCK) -> Split:
+                  method: str = "interleaved", block: int = SPLIT_BLOCK,
+                  frames: np.ndarray | None = None) -> Split:
     """Split the target frames 70/30 (by default) into training and test sets.
 
     ``interleaved`` (default): consecutive targets in blocks of ``block`` (fewer for
@@ -103,6 +104,11 @@ def split_targets(n_frames: int, *, test_fraction: float = 0.3, seed: int = 0,
     rounded up as scikit-learn's ``train_test_split`` does; it leaks test frames into
     training inputs (:func:`leaked_test_targets`).  ``blocked``: the first 70% of
     targets train, the last 30% test, with the two targets at the boundary left out.
+
+    Given the clip's ``frames`` (n_frames of them), targets whose triplet (t-1, t, t+1)
+    spans a cut between shots or holds a flat frame are then dropped from both sides
+    (:func:`blurutils.shots.usable_targets`): across a cut, no model can know the next
+    shot.  Dropping only removes targets, so the split stays leak-free.
     """
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction={test_fraction}: must be between 0 and 1")
@@ -120,11 +126,28 @@ def split_targets(n_frames: int, *, test_fraction: float = 0.3, seed: int = 0,
     else:
         raise ConfigError(f"unknown split method {method!r} (expected one of "
                           f"{', '.join(SPLIT_METHODS)})")
+    if frames is not None:
+        train, test = _within_shots(train, test, frames, n_frames)
     if len(train) == 0 or len(test) == 0:
         raise ConfigError(
             f"{n_frames} frames give {len(train)} training and {len(test)} test targets "
             f"with test_fraction={test_fraction} and the {method} split; use more frames")
     return Split(np.sort(train), np.sort(test))
+
+
+def _within_shots(train: np.ndarray, test: np.ndarray, frames: np.ndarray,
+                  n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``train`` and ``test`` without the targets whose triplet spans a cut or a flat frame."""
+    from .shots import summarize_shots, usable_targets
+
+    if len(frames) != n_frames:
+        raise ConfigError(f"split_targets: {len(frames)} frames given for n_frames={n_frames}")
+    shots = summarize_shots(frames)
+    cuts = np.asarray(shots.cuts, dtype=np.int64)
+    flat = np.zeros(n_frames, dtype=bool)
+    flat[list(shots.flat)] = True
+    return (train[usable_targets(train, n_frames, cuts, flat)],
+            test[usable_targets(test, n_frames, cuts, flat)])
 
 
 def _interleaved(targets: np.ndarray, test_fraction: float, seed: int,

