@@ -270,3 +270,37 @@ def test_the_blur_aware_loss_table_is_what_its_per_frame_files_give():
     files = [p for p in BLUR_AWARE.rglob("*") if p.is_file()]
     assert not [p for p in files if p.suffix == ".keras"]
     assert sum(p.stat().st_size for p in files) < 3 * 2**20
+
+
+# --------------------------------------------------------------------------- five standard seeds, in progress
+
+STANDARD_SEEDS = REFERENCE / "standard-seeds"
+
+
+def test_the_standard_seeds_in_progress_are_finished_runs_of_their_seed():
+    """Seeds of the five-seed standard study are committed as they finish (per-frame files
+    only, xz): each is all twelve runs, finished, trained with its folder's seed and seed
+    0's training settings, all twelve measured on the same test frames (the seed's own
+    interleaved split: about 30% of the 4,998 targets)."""
+    seeds = sorted((STANDARD_SEEDS / "seeds").glob("seed-*"))
+    assert seeds, "reference_results/standard-seeds has no seed"
+    seed0 = {run: json.loads((REFERENCE / "standard" / "runs" / run / "run.json").read_text())
+             for run in RUNS}
+    for folder in seeds:
+        seed = int(folder.name.removeprefix("seed-"))
+        assert seed > 0, "seed 0 is reference_results/standard"
+        assert sorted(p.name for p in (folder / "runs").iterdir()) == sorted(RUNS)
+        for run in RUNS:
+            info = json.loads((folder / "runs" / run / "run.json").read_text())
+            assert info["status"] == "done" and info["seed"] == seed, (folder.name, run)
+            same = ("model", "loss", "epochs", "batch_size", "architecture", "conv_filters")
+            assert {k: info[k] for k in same} == {k: seed0[run][k] for k in same}, run
+            frames = pd.read_csv(folder / "runs" / run / "per_frame_metrics.csv.xz")
+            assert np.isfinite(frames["psnr"]).all(), (folder.name, run)
+            test_frames = tuple(frames["frame"])
+            assert 1400 < len(test_frames) < 1600, (folder.name, run, len(test_frames))
+            if run == RUNS[0]:
+                first = test_frames
+            assert test_frames == first, (folder.name, run)
+    files = [p for p in STANDARD_SEEDS.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix == ".keras" or "checkpoint" in p.name]
