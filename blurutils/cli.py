@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--conv-filters", type=_positive_int, default=None)
         p.add_argument("--frame-layout", default=None,
                        help="the dense models' frames: paper (100x200, default) | half "
-                            "(50x100, for machines under 4 GB) | auto")
+                            "(50x100, for machines under 6 GB) | auto")
 
     p = sub.add_parser("fetch", help="resolve a source to a local video file and print its path")
     add_source_options(p)

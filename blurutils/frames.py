@@ -41,7 +41,7 @@ FRAME_SHAPE = (FRAME_HEIGHT, FRAME_WIDTH)
 #: Frame formats: (height, width) and resampling.  ``paper`` is the study's; the
 #: authors' code loaded the convolutional model's frames as ``fillnet_conv`` (200 tall,
 #: 100 wide, nearest neighbour: ``docs/authors-code.md``).
-#: ``half`` (50 x 100) is the low-memory layout for machines under 4 GB such as mybinder.org's
+#: ``half`` (50 x 100) is the low-memory layout for machines under 6 GB such as mybinder.org's
 #: 2 GB: a dense model on it has a quarter of the parameters (see ``blurutils.machine``).
 FRAME_FORMATS: dict[str, tuple[tuple[int, int], int]] = {
     "paper": (FRAME_SHAPE, cv2.INTER_AREA),

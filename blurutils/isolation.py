@@ -76,7 +76,7 @@ def memory_message(exc: BaseException | str) -> str:
              "(ulimit -v)" if soft not in (resource.RLIM_INFINITY, -1) else
              "the machine has no memory left for it")
     return (f"out of memory ({detail}): {limit}; use --frame-layout half (50x100 frames for "
-            "the dense models, for machines under 4 GB), fewer --models, or allow more "
+            "the dense models, for machines under 6 GB), fewer --models, or allow more "
             "memory, and run the same command again")
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-#: Below this limit (GB) the ``auto`` layout is ``half``: notebooks 03-05 train a
-#: paper-size dense model in the kernel, which needs more (README, "Memory").
-PAPER_LAYOUT_NEEDS_GB = 4.0
+#: Below this limit (GB) the ``auto`` layout is ``half``: notebooks 03-05 train paper-size
+#: dense models in the kernel, and 03 peaks near 5 GB (docs/teaching.md, "The labs").
+PAPER_LAYOUT_NEEDS_GB = 6.0
 LAYOUT_CHOICES = ("auto", "paper", "half")
 _CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"),                    # cgroup v2
                   Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))  # cgroup v1

@@ -63,7 +63,7 @@ class Predictions:
     frames: np.ndarray    # predicted frames, float (n, H, W) in [0, 1]
     #: the frames ``examples`` index, in the run's layout (``blurutils.study.run_frames``);
     #: None: those passed to the plotting function.  Needed when runs of one study use
-    #: different layouts (dense models on 50x100 frames under 4 GB, the conv model not).
+    #: different layouts (dense models on 50x100 frames under 6 GB, the conv model not).
     source: np.ndarray | None = None
 
     def __post_init__(self) -> None:

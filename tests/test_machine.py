@@ -22,7 +22,7 @@ def test_memory_limit_is_the_smaller_of_the_cgroup_limit_and_physical_memory(tmp
     assert machine.memory_limit_gb() == pytest.approx(physical)
 
 
-@pytest.mark.parametrize("limit, layout", [(2.0, "half"), (3.9, "half"), (4.0, "paper"),
+@pytest.mark.parametrize("limit, layout", [(2.0, "half"), (4.0, "half"), (5.9, "half"), (6.0, "paper"),
                                            (24.0, "paper")])
 def test_auto_layout_follows_the_memory_limit(limit, layout):
     assert machine.frame_layout_for("auto", limit) == layout

@@ -530,7 +530,7 @@ def test_smoke_run_with_papermill(path: Path, kernel_env: dict[str, Path]) -> No
 
 
 def test_binder_layout_from_07_to_08(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under 4 GB (Binder) the dense models train on 50x100 frames and the conv model on
+    """Under 6 GB (Binder) the dense models train on 50x100 frames and the conv model on
     100x200: 08 must predict and compare each run in its own layout."""
     import papermill
 

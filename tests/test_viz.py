@@ -117,7 +117,7 @@ def test_show_predictions_refuses_mismatched_targets(frames, preds) -> None:
 
 @pytest.fixture(scope="module")
 def half_run(frames: np.ndarray) -> viz.Predictions:
-    """A run on the half layout (a dense model under 4 GB): its own 50 x 100 frames."""
+    """A run on the half layout (a dense model under 6 GB): its own 50 x 100 frames."""
     import cv2
 
     small = np.stack([cv2.resize(f, (100, 50), interpolation=cv2.INTER_AREA) for f in frames])
